@@ -1,0 +1,1 @@
+"""viewers package."""
