@@ -1,0 +1,760 @@
+"""Lumen mask -> one rooted :class:`DuctTree` per ductal system, with a topology report.
+
+Pipeline (each step in physical mm; every change goes into the :class:`TopologyReport`):
+
+1. **Skeleton** (:mod:`reconstruction.skeleton`): crop to the lumen, resample to a
+   near-isotropic grid, 3D Lee thinning, map back to mm; anisotropic EDT for radii.
+2. **Graph** (:mod:`reconstruction.graph`): tips and junction clusters as nodes, voxel
+   paths as edges; self-loops a few voxels round are thinning noise and go.
+3. **Rooting**: each orifice takes the nearest skeleton tip within
+   ``orifice_tolerance_mm`` (a tip is preferred over a nearer mid-duct point unless it is
+   much farther: the main duct *ends* at the nipple); else the nearest centreline point.
+4. **Separating systems**: where two orifices' lumens touch (near the nipple, or where
+   z-blur merges two ducts), every node goes to the orifice nearest along the centreline
+   (a geodesic Voronoi partition); an edge whose ends fall to different systems is cut
+   where the two geodesic distances are equal.  Each cut is reported.
+5. **Spurs**: a tip edge hanging off a junction is pruned when shorter than
+   ``spur_factor`` x the lumen radius at that junction (a wall bump thins into a side
+   branch about one radius long; a real side branch leaves the parent's wall, so it is
+   longer than the parent's radius plus its own length).  1.5 x is the default: bumps up
+   to half a radius high go, branches of 1.5 radii or more stay.  Never the root.
+6. **Cycles**: ducts do not anastomose, so each loop is broken by a maximum-weight
+   spanning forest (Kruskal): an edge is weak when long and thin,
+   ``w = length / (radius^2 * relative intensity)``, and each loop loses its weakest edge.
+   Loops shorter than three grid voxels are thinning noise (counted, not listed).
+7. **Gap bridging**: a piece of centreline not connected to any orifice (the duct beyond
+   a filling defect or an air bubble) is joined to the rooted tree when one of its tips
+   points at it: the gap (tip to tree) must be at most ``max_gap_mm``, within
+   ``max_gap_angle_deg`` of the direction the piece runs at that tip, and, when it ends
+   on a tree tip (a *continuation*), within ``max_tip_angle_deg`` of the direction that
+   tip runs.  Otherwise it may join the side of a duct (a branch whose origin did not
+   fill), at a cost penalty.  The cheapest join
+   ``cost = gap * (1 + (1 - cos a_piece) + (1 - cos a_tree or 0.5))`` is made first, and
+   joined pieces can carry further joins (a duct broken twice).  The straight bridge is
+   marked in ``Branch.bridged``; pieces left over are reported with the reason.
+8. **Branches**: a stem joins each orifice to its root point; edges are oriented away
+   from the orifice (breadth first), degree-2 nodes merged, and each edge becomes a
+   branch: Gaussian-smoothed (``smoothing_mm``, end points pinned so parent and child
+   still meet), resampled every ``step_mm``, radius from the EDT (interpolated across
+   bridges), and a per-point z uncertainty (:func:`z_uncertainty_mm`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.ndimage import gaussian_filter1d, median_filter
+from scipy.spatial import cKDTree
+
+from .frame import ImageFrame
+from .graph import DuctGraph, Edge, graph_from_skeleton
+from .skeleton import LumenRadius, skeletonize_lumen
+from .topology import (CycleBreak, GapBridge, LoosePiece, SpurRemoval, SystemContact,
+                       SystemRooting, TopologyReport)
+from .tree import Branch, DuctSystem, DuctTree, resample_polyline
+
+__all__ = ["build_tree", "smooth_polyline", "z_uncertainty_mm"]
+
+# Labels on edge points (``Edge.gap``): observed lumen, or a straight stem from an orifice
+# to its root point (not a lumen gap; radius copied from the nearest observed point).
+_OBSERVED = -1
+_STEM = -2
+
+
+# ---------------------------------------------------------------------- public helpers
+def smooth_polyline(points: npt.ArrayLike, *, sigma_mm: float) -> np.ndarray:
+    """Gaussian-smooth a polyline along its arc length with both end points pinned.
+
+    The polyline is first resampled uniformly (so sigma is in mm), then padded at each
+    end by its point reflection (``2 p0 - p_k``): a symmetric kernel then leaves the end
+    points exactly where they were and keeps the end tangents, so a child branch still
+    starts where its parent ends.
+
+    Parameters
+    ----------
+    points : (N, 3) array_like
+        Polyline in mm, uniformly sampled.
+    sigma_mm : float
+        Standard deviation of the Gaussian along the curve, mm.
+
+    Returns
+    -------
+    (N, 3) ndarray
+
+    Examples
+    --------
+    >>> p = np.array([[0, 0, 0], [1, 1, 0], [2, 0, 0], [3, 1, 0], [4, 0, 0.]])
+    >>> q = smooth_polyline(p, sigma_mm=1.0)
+    >>> q[0].tolist(), q[-1].tolist()
+    ([0.0, 0.0, 0.0], [4.0, 0.0, 0.0])
+    """
+    p = np.asarray(points, float)
+    n = len(p)
+    if n < 3 or sigma_mm <= 0:
+        return p.copy()
+    step = float(np.linalg.norm(np.diff(p, axis=0), axis=1).mean())
+    if step <= 0:
+        return p.copy()
+    sigma = sigma_mm / step
+    pad = int(min(np.ceil(3 * sigma), n - 1))
+    if pad < 1:
+        return p.copy()
+    head = 2 * p[0] - p[pad:0:-1]
+    tail = 2 * p[-1] - p[-2:-pad - 2:-1]
+    ext = np.concatenate([head, p, tail])
+    sm = gaussian_filter1d(ext, sigma, axis=0, mode="nearest")[pad:pad + n]
+    sm[0], sm[-1] = p[0], p[-1]
+    return sm
+
+
+def z_uncertainty_mm(points_mm: npt.ArrayLike, radius_mm: npt.ArrayLike, frame: ImageFrame, *,
+                     bridged: npt.ArrayLike | None = None, thin_radius_mm: float = 1.0,
+                     max_factor: float = 5.0) -> np.ndarray:
+    """1-sigma position uncertainty (mm) along the slice (z) axis at each centreline point.
+
+    A design assumption, not a calibrated model.  With ``s`` the slice spacing::
+
+        sigma_z^2 = (s/2)^2                               slice quantisation (the floor)
+                  + ((s/2) * tan(elevation))^2            duct running steeply in z
+                  + ((s/2) * max(0, r_thin / r - 1))^2    duct thinner than r_thin
+
+    * Floor ``s/2``: the lumen is only seen slice by slice.
+    * Elevation (angle between the duct and the slice plane, capped at ~80 degrees): a
+      steep duct crosses few slices and DBT's out-of-plane blur (3.5-10.7 mm FWHM)
+      smears it along z, so *where along z* each centreline point lies is ambiguous
+      by about the in-plane step per slice times tan(elevation).
+    * Thin ducts (below ``thin_radius_mm``, 1 mm) carry less contrast and their depth
+      profile is dominated by the blur, so their depth is less sure (0.5 mm radius:
+      +s/2; 0.25 mm: +1.5 s).
+    * Bridged points (a gap crossed by a straight line) are not observed: at least ``s``.
+
+    The result is capped at ``max_factor * s``.
+
+    Parameters
+    ----------
+    points_mm : (N, 3) array_like
+        Centreline in physical mm.
+    radius_mm : (N,) array_like
+    frame : ImageFrame
+        Gives the slice axis (third image axis, through ``direction``) and spacing.
+    bridged : (N,) bool array_like, optional
+    thin_radius_mm, max_factor : float
+
+    Returns
+    -------
+    (N,) ndarray
+
+    Examples
+    --------
+    >>> f = ImageFrame.identity((10, 10, 10), spacing=(0.1, 0.1, 1.0))
+    >>> z_uncertainty_mm([[0, 0, 0], [10, 0, 0]], [2.0, 2.0], f).tolist()   # flat, thick
+    [0.5, 0.5]
+    """
+    p = np.asarray(points_mm, float).reshape(-1, 3)
+    r = np.maximum(np.asarray(radius_mm, float).reshape(-1), 1e-3)
+    s = float(frame.spacing[2])
+    if len(p) >= 2:
+        t = np.gradient(p, axis=0)
+        t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
+        tz = np.abs(frame.vector_to_array_axes(t)[:, 0])
+    else:
+        tz = np.zeros(len(p))
+    txy = np.sqrt(np.clip(1 - tz ** 2, 0.0, 1.0))
+    tan_elev = np.minimum(tz / np.maximum(txy, 1e-6), np.tan(np.radians(80.0)))
+    half = 0.5 * s
+    sigma = np.sqrt(half ** 2 + (half * tan_elev) ** 2 + (half * np.maximum(0.0, thin_radius_mm / r - 1)) ** 2)
+    if bridged is not None:
+        sigma = np.where(np.asarray(bridged, bool).reshape(-1), np.maximum(sigma, s), sigma)
+    return np.minimum(sigma, max_factor * s)
+
+
+# ----------------------------------------------------------------------- the builder
+@dataclass
+class _Ctx:
+    g: DuctGraph
+    frame: ImageFrame
+    radius: LumenRadius
+    voxel_mm: float
+    report: TopologyReport
+    intensity: np.ndarray | None
+
+    def radius_at_nodes(self, nodes: list[int]) -> np.ndarray:
+        return self.radius.at(np.array([self.g.index_zyx[n] for n in nodes]).reshape(-1, 3))
+
+    def edge_radius(self, edge: Edge) -> float:
+        obs = edge.gap == _OBSERVED
+        idx = edge.index_zyx[obs] if obs.any() else edge.index_zyx
+        return float(np.mean(self.radius.at(idx)))
+
+    def edge_intensity(self, edge: Edge) -> float:
+        assert self.intensity is not None
+        shape = np.asarray(self.intensity.shape)
+        j = np.clip(np.rint(edge.index_zyx).astype(np.int64), 0, shape - 1)
+        return float(np.mean(self.intensity[j[:, 0], j[:, 1], j[:, 2]]))
+
+
+def _as_points(p: npt.ArrayLike | list | None) -> np.ndarray:
+    if p is None:
+        return np.zeros((0, 3))
+    if isinstance(p, (list, tuple)) and len(p) == 0:
+        return np.zeros((0, 3))
+    a = np.asarray(p, float)
+    if a.size == 0:
+        return np.zeros((0, 3))
+    if a.ndim == 1 and a.shape == (3,):
+        a = a[None]
+    if a.ndim != 2 or a.shape[1] != 3 or not np.all(np.isfinite(a)):
+        raise ValueError(f"orifices_mm must be points in mm, shape (S, 3); got shape {a.shape}")
+    return a
+
+
+def build_tree(mask: npt.ArrayLike, frame: ImageFrame, *,
+               orifices_mm: npt.ArrayLike | list[np.ndarray],
+               nipple_mm: npt.ArrayLike | None = None,
+               intensity: np.ndarray | None = None,
+               max_gap_mm: float = 12.0,
+               smoothing_mm: float = 1.0,
+               min_radius_mm: float = 0.3,
+               skeleton_voxel_mm: float | None = None,
+               orifice_tolerance_mm: float = 4.0,
+               spur_factor: float = 1.5,
+               max_gap_angle_deg: float = 45.0,
+               max_tip_angle_deg: float = 60.0,
+               step_mm: float = 0.5,
+               max_foreground_fraction: float = 0.5,
+               parallel: int = 2) -> tuple[DuctTree, TopologyReport]:
+    """Turn a binary lumen mask into one rooted duct tree per ductal system.
+
+    Parameters
+    ----------
+    mask : (nz, ny, nx) array_like of bool
+        Lumen mask, numpy ``(z, y, x)`` order, any memory order.
+    frame : ImageFrame
+        Where the mask's voxels sit in physical mm.
+    orifices_mm : (S, 3) array_like or list of (3,) arrays
+        Nipple orifice of each system, physical mm.  ``systems[s]`` of the result belongs
+        to ``orifices_mm[s]`` (an orifice without lumen nearby gives an empty, not
+        opacified system, reported).  May be empty when ``nipple_mm`` is given: one
+        system is then rooted at the lumen tip nearest the nipple.
+    nipple_mm : (3,) array_like, optional
+        Nipple position; stored in the tree.
+    intensity : (nz, ny, nx) ndarray, optional
+        Image values; brighter (better filled) edges are kept when a loop is broken.
+    max_gap_mm : float
+        Longest lumen gap (filling defect, bubble) bridged within one duct.
+    smoothing_mm : float
+        Gaussian sigma along the centreline.
+    min_radius_mm : float
+        Smallest duct radius to resolve; sets the skeleton grid (see
+        :func:`reconstruction.skeleton.default_voxel_mm`).
+    skeleton_voxel_mm : float, optional
+        Override the skeleton grid size.
+    orifice_tolerance_mm : float
+        How far from an orifice its root point may be.
+    spur_factor : float
+        Tip edges shorter than this multiple of the local lumen radius are spurs.
+    max_gap_angle_deg, max_tip_angle_deg : float
+        Direction limits for bridging (see the module notes).
+    step_mm : float
+        Spacing of the output centreline points.
+    max_foreground_fraction : float
+        Masks with more foreground are refused.
+    parallel : int
+        Threads for the distance transform.
+
+    Returns
+    -------
+    tree : DuctTree
+        ``branches[i].id == i``, ``systems[s].id == s``; points root end first.
+    report : TopologyReport
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, an empty mask ("no lumen found ..."), a solid mask, a mask without any
+        centreline, or neither orifices nor a nipple.
+
+    Examples
+    --------
+    >>> from reconstruction.frame import ImageFrame
+    >>> m = np.zeros((12, 40, 120), bool); m[4:8, 17:23, 10:110] = True
+    >>> f = ImageFrame.identity(m.shape, spacing=(0.25, 0.25, 0.25))
+    >>> tree, report = build_tree(m, f, orifices_mm=[[3.0, 5.0, 1.5]])
+    >>> len(tree.branches), round(tree.branches[0].length_mm)
+    (1, 25)
+    """
+    orifices = _as_points(orifices_mm)
+    nipple = None if nipple_mm is None else np.asarray(nipple_mm, float).reshape(3)
+    if len(orifices) == 0 and nipple is None:
+        raise ValueError("no orifices_mm and no nipple_mm given: need at least one to root the tree")
+    if intensity is not None and tuple(np.shape(intensity)) != frame.shape_zyx:
+        raise ValueError(f"intensity shape {np.shape(intensity)} does not match the frame's "
+                         f"(z, y, x) shape {frame.shape_zyx}")
+    for name, v in (("max_gap_mm", max_gap_mm), ("step_mm", step_mm),
+                    ("orifice_tolerance_mm", orifice_tolerance_mm)):
+        if not v > 0:
+            raise ValueError(f"{name} must be positive, got {v}")
+
+    sk = skeletonize_lumen(mask, frame, voxel_mm=skeleton_voxel_mm, min_radius_mm=min_radius_mm,
+                           max_foreground_fraction=max_foreground_fraction, parallel=parallel)
+    g = graph_from_skeleton(sk.voxels, sk.points_mm, sk.index_zyx)
+    report = TopologyReport()
+    report.skeleton = {"grid_spacing_zyx_mm": list(sk.grid.spacing_zyx),
+                       "image_spacing_zyx_mm": list(frame.spacing_zyx),
+                       "crop_start_zyx": list(sk.grid.start_zyx), "grid_shape_zyx": list(sk.grid.shape_zyx),
+                       "n_lumen_voxels": sk.n_foreground, "n_skeleton_voxels": int(len(sk.voxels))}
+    if not g.edges:
+        raise ValueError(f"no lumen centreline found: the mask's {sk.n_foreground} lumen voxels thin to "
+                         f"{len(sk.voxels)} isolated point(s), nothing longer than one "
+                         f"{sk.grid.voxel_mm:.2f} mm grid voxel")
+    ctx = _Ctx(g=g, frame=frame, radius=sk.radius, voxel_mm=sk.grid.voxel_mm, report=report,
+               intensity=None if intensity is None else np.asarray(intensity))
+    artefact_mm = 3.0 * ctx.voxel_mm
+
+    for e in [e for e, edge in g.edges.items() if edge.is_loop and edge.length_mm < artefact_mm]:
+        g.remove_edge(e)
+        report.artefact_loops += 1
+    g.merge_degree2()
+
+    if len(orifices) == 0:
+        orifices = _orifice_from_nipple(ctx, nipple)
+    roots = _root_systems(ctx, orifices, tolerance_mm=orifice_tolerance_mm)
+    protect = {r for r in roots if r is not None}
+    _separate_systems(ctx, roots)
+    _prune_spurs(ctx, protect, factor=spur_factor, min_mm=2.0 * ctx.voxel_mm)
+    _break_cycles(ctx, roots, artefact_mm=artefact_mm)
+    g.merge_degree2(protect=protect)
+    _prune_spurs(ctx, protect, factor=spur_factor, min_mm=2.0 * ctx.voxel_mm)  # tips freed by cuts
+    reasons = _bridge_gaps(ctx, roots, max_gap_mm=max_gap_mm, max_gap_angle_deg=max_gap_angle_deg,
+                           max_tip_angle_deg=max_tip_angle_deg)
+    tree = _extract_tree(ctx, roots, orifices, nipple=nipple, smoothing_mm=smoothing_mm, step_mm=step_mm)
+    _report_pieces(ctx, roots, reasons)
+    return tree, report
+
+
+# ------------------------------------------------------------------------------ steps
+def _all_edge_points(g: DuctGraph, edges: list[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenated edge points with their edge id and point index."""
+    ids = list(g.edges) if edges is None else edges
+    if not ids:
+        return np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pts = np.concatenate([g.edges[e].points_mm for e in ids])
+    eid = np.concatenate([np.full(len(g.edges[e].points_mm), e) for e in ids])
+    k = np.concatenate([np.arange(len(g.edges[e].points_mm)) for e in ids])
+    return pts, eid, k
+
+
+def _node_at(g: DuctGraph, e: int, k: int) -> int:
+    """The node at point ``k`` of edge ``e`` (splitting the edge when interior)."""
+    edge = g.edges[e]
+    if k <= 0:
+        return edge.u
+    if k >= len(edge.points_mm) - 1:
+        return edge.v
+    return g.split_edge(e, k)
+
+
+def _orifice_from_nipple(ctx: _Ctx, nipple: np.ndarray) -> np.ndarray:
+    g = ctx.g
+    leaves = [n for n in g.nodes if g.degree(n) == 1]
+    cand = leaves or g.nodes
+    d = [float(np.linalg.norm(g.pos_mm[n] - nipple)) for n in cand]
+    best = cand[int(np.argmin(d))]
+    ctx.report.notes.append(f"No orifices were given: one system was rooted at the lumen tip nearest the "
+                            f"nipple, {min(d):.1f} mm from it.")
+    return g.pos_mm[best][None].copy()
+
+
+def _root_systems(ctx: _Ctx, orifices: np.ndarray, *, tolerance_mm: float) -> list[int | None]:
+    """Root node of each orifice (None when no lumen is near enough)."""
+    g, report = ctx.g, ctx.report
+    roots: list[int | None] = []
+    owner: dict[int, int] = {}
+    for s, o in enumerate(orifices):
+        pts, eid, kk = _all_edge_points(g)
+        d_all = np.linalg.norm(pts - o, axis=1)
+        j = int(np.argmin(d_all))
+        leaves = [n for n in g.nodes if g.degree(n) == 1 and n not in owner]
+        d_leaf = np.array([np.linalg.norm(g.pos_mm[n] - o) for n in leaves]) if leaves else np.zeros(0)
+        rooting = SystemRooting(system=s, orifice_mm=o.copy(), found=False)
+        report.systems.append(rooting)
+        if d_all[j] > tolerance_mm:
+            rooting.how = (f"no lumen centreline within {tolerance_mm:.1f} mm (nearest {d_all[j]:.1f} mm "
+                           "away): contrast did not reach this system, or the orifice is misplaced")
+            roots.append(None)
+            continue
+        local_r = float(ctx.radius.at(g.edges[int(eid[j])].index_zyx[kk[j]][None])[0])
+        slack = max(1.5, 2.0 * local_r)   # the duct *ends* at the nipple: prefer its tip
+        if len(d_leaf) and d_leaf.min() <= tolerance_mm and d_leaf.min() <= d_all[j] + slack:
+            node = leaves[int(np.argmin(d_leaf))]
+            how = "at the tip of its main duct"
+        else:
+            node = _node_at(g, int(eid[j]), int(kk[j]))
+            how = "at the nearest centreline point (not a duct tip)"
+        if node in owner:
+            rooting.how = (f"its nearest lumen is where orifice {owner[node]} joins; the two systems "
+                           "could not be told apart there")
+            roots.append(None)
+            continue
+        owner[node] = s
+        rooting.found = True
+        rooting.root_mm = g.pos_mm[node].copy()
+        rooting.distance_mm = float(np.linalg.norm(g.pos_mm[node] - o))
+        rooting.how = how
+        roots.append(node)
+    return roots
+
+
+def _separate_systems(ctx: _Ctx, roots: list[int | None]) -> None:
+    """Cut the centreline between systems whose lumens touch (geodesic Voronoi)."""
+    g = ctx.g
+    rooted = [(s, r) for s, r in enumerate(roots) if r is not None]
+    if len(rooted) < 2:
+        return
+    for comp in g.components():
+        here = [(s, r) for s, r in rooted if r in comp]
+        if len(here) < 2:
+            continue
+        dist = {s: g.dijkstra([r]) for s, r in here}
+        owner = {n: min(dist, key=lambda s: dist[s].get(n, np.inf)) for n in comp}
+        for e in sorted(g.component_edges(comp)):
+            edge = g.edges[e]
+            su, sv = owner[edge.u], owner[edge.v]
+            if su == sv:
+                continue
+            seg = np.linalg.norm(np.diff(edge.points_mm, axis=0), axis=1)
+            cum = np.concatenate([[0.0], np.cumsum(seg)])
+            # the point where both systems are equally far along the centreline
+            s_star = np.clip((cum[-1] + dist[sv][edge.v] - dist[su][edge.u]) / 2.0, 0.0, cum[-1])
+            k = int(np.argmin(np.abs(cum - s_star)))
+            point = edge.points_mm[k].copy()
+            g.cut_edge(e, k)
+            ctx.report.contacts.append(SystemContact(systems=(min(su, sv), max(su, sv)), point_mm=point))
+
+
+def _prune_spurs(ctx: _Ctx, protect: set[int], *, factor: float, min_mm: float) -> None:
+    """Remove tip edges shorter than ``factor`` x the lumen radius at their junction."""
+    g = ctx.g
+    while True:
+        cand: dict[int, list[tuple[int, int]]] = {}   # junction -> [(edge, tip)]
+        for e, edge in g.edges.items():
+            if edge.is_loop:
+                continue
+            for tip, base in ((edge.u, edge.v), (edge.v, edge.u)):
+                if tip in protect or g.degree(tip) != 1 or g.degree(base) < 3:
+                    continue
+                cand.setdefault(base, []).append((e, tip))
+        removed = 0
+        for base, items in cand.items():
+            r = float(ctx.radius_at_nodes([base])[0])
+            thr = max(factor * r, min_mm)
+            short = [(e, tip) for e, tip in items if g.edges[e].length_mm < thr]
+            if not short:
+                continue
+            if len(short) >= g.degree(base):  # all of a junction's edges short: keep the longest
+                short.remove(max(short, key=lambda it: g.edges[it[0]].length_mm))
+            for e, tip in short:
+                edge = g.edges[e]
+                ctx.report.spurs.append(SpurRemoval(tip_mm=g.pos_mm[tip].copy(), base_mm=g.pos_mm[base].copy(),
+                                                    length_mm=edge.length_mm, local_radius_mm=r,
+                                                    threshold_mm=thr))
+                g.remove_node(tip)
+                removed += 1
+        g.merge_degree2(protect=protect)
+        if not removed:
+            return
+
+
+def _break_cycles(ctx: _Ctx, roots: list[int | None], *, artefact_mm: float) -> None:
+    """Maximum-weight spanning forest: every loop loses its longest, thinnest edge."""
+    g = ctx.g
+    comp_system: dict[int, int] = {}
+    for comp in g.components():
+        for s, r in enumerate(roots):
+            if r is not None and r in comp:
+                comp_system.update({n: s for n in comp})
+    weights = {}
+    inten = {}
+    if ctx.intensity is not None and g.edges:
+        inten = {e: ctx.edge_intensity(edge) for e, edge in g.edges.items()}
+        ref = float(np.median(list(inten.values()))) or 1.0
+        inten = {e: float(np.clip(v / ref, 0.1, 10.0)) if ref > 0 else 1.0 for e, v in inten.items()}
+    radius = {}
+    for e, edge in g.edges.items():
+        radius[e] = ctx.edge_radius(edge)
+        weights[e] = edge.length_mm / (radius[e] ** 2 * inten.get(e, 1.0))
+    parent = {n: n for n in g.nodes}
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    removed = []
+    for e in sorted(g.edges, key=lambda e: (weights[e], e)):
+        edge = g.edges[e]
+        a, b = find(edge.u), find(edge.v)
+        if a == b:
+            removed.append(e)
+        else:
+            parent[a] = b
+    gone = {e: g.remove_edge(e) for e in removed}
+    reason = ("the longest, thinnest" + (", dimmest" if ctx.intensity is not None else "")
+              + " way round (weight length / radius^2)")
+    for e, edge in gone.items():
+        other = g.dijkstra([edge.u]).get(edge.v, 0.0)
+        loop = edge.length_mm + other
+        if loop < artefact_mm:
+            ctx.report.artefact_loops += 1
+            continue
+        ctx.report.cycles.append(CycleBreak(point_mm=edge.midpoint_mm(), cycle_length_mm=loop,
+                                            removed_length_mm=edge.length_mm,
+                                            removed_radius_mm=radius[e],
+                                            system=comp_system.get(edge.u), reason=reason))
+
+
+def _tip_direction(edge: Edge, *, length_mm: float = 3.0) -> np.ndarray:
+    """Unit vector along ``edge`` pointing out of its last point (averaged over ~3 mm)."""
+    p = edge.points_mm
+    seg = np.linalg.norm(np.diff(p, axis=0), axis=1)
+    back = np.concatenate([[0.0], np.cumsum(seg[::-1])])    # distance from the end
+    k = int(np.searchsorted(back, min(length_mm, back[-1])))
+    k = min(max(k, 1), len(p) - 1)
+    d = p[-1] - p[-1 - k]
+    n = np.linalg.norm(d)
+    return d / n if n > 0 else np.zeros(3)
+
+
+def _bridge_gaps(ctx: _Ctx, roots: list[int | None], *, max_gap_mm: float,
+                 max_gap_angle_deg: float, max_tip_angle_deg: float) -> dict[frozenset, str]:
+    """Join loose pieces to the rooted tree across lumen gaps; return why others stayed loose."""
+    g = ctx.g
+    root_set = {r for r in roots if r is not None}
+    cos_piece = np.cos(np.radians(max_gap_angle_deg))
+    cos_tip = np.cos(np.radians(max_tip_angle_deg))
+    min_piece_mm = max(1.0, 3.0 * ctx.voxel_mm)   # shorter pieces give no direction
+    reasons: dict[frozenset, str] = {}
+    if not root_set:
+        return reasons
+    while True:
+        comps = g.components()
+        rooted_nodes = set().union(*[c for c in comps if c & root_set]) if comps else set()
+        pieces = [c for c in comps if not (c & root_set)]
+        if not pieces:
+            return reasons
+        r_edges = sorted({e for n in rooted_nodes for e in g.incident[n]})
+        pts, eid, kk = _all_edge_points(g, r_edges)
+        if len(pts) == 0:
+            return reasons
+        tree_kd = cKDTree(pts)
+        # tree tips (not roots) and the direction they run out of the tree
+        tip_dir: dict[int, np.ndarray] = {}
+        for n in rooted_nodes:
+            if n not in root_set and g.degree(n) == 1:
+                (e,) = g.incident[n]
+                tip_dir[n] = _tip_direction(g.edge_from(e, g.other(e, n)))
+        best = None
+        for comp in pieces:
+            key = frozenset(comp)
+            edges = g.component_edges(comp)
+            length = sum(g.edges[e].length_mm for e in edges)
+            if not edges:
+                reasons[key] = "a speck without centreline"
+                continue
+            if length < min_piece_mm:
+                reasons[key] = f"too short ({length:.1f} mm) to give a direction"
+                continue
+            leaves = [n for n in comp if g.degree(n) == 1]
+            near = False
+            for leaf in leaves:
+                (e,) = g.incident[leaf]
+                d_p = _tip_direction(g.edge_from(e, g.other(e, leaf)))   # out of the piece
+                p = g.pos_mm[leaf]
+                cand = tree_kd.query_ball_point(p, max_gap_mm)
+                if not cand:
+                    continue
+                near = True
+                cand = np.asarray(cand)
+                gvec = pts[cand] - p
+                dist = np.linalg.norm(gvec, axis=1)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    cos_p = np.where(dist > ctx.voxel_mm, (gvec @ d_p) / dist, 1.0)
+                ok = cos_p >= cos_piece
+                for j in np.flatnonzero(ok):
+                    ci = cand[j]
+                    e_t, k_t = int(eid[ci]), int(kk[ci])
+                    edge_t = g.edges[e_t]
+                    node_t = edge_t.u if k_t == 0 else (edge_t.v if k_t == len(edge_t.points_mm) - 1 else None)
+                    cos_t = None
+                    if node_t in tip_dir and dist[j] > ctx.voxel_mm:
+                        c = float((-gvec[j] @ tip_dir[node_t]) / dist[j])
+                        cos_t = c if c >= cos_tip else None
+                    elif node_t in tip_dir:
+                        cos_t = 1.0
+                    kind = "continuation" if cos_t is not None else "side"
+                    cost = dist[j] * (1.0 + (1.0 - cos_p[j]) + ((1.0 - cos_t) if cos_t is not None else 0.5))
+                    if best is None or cost < best[0]:
+                        best = (cost, comp, leaf, e_t, k_t, kind, float(dist[j]), float(cos_p[j]), cos_t, length)
+            if not near:
+                d, _ = tree_kd.query(np.array([g.pos_mm[n] for n in (leaves or list(comp))]))
+                reasons[key] = (f"no rooted duct within {max_gap_mm:.0f} mm of its tips "
+                                f"(nearest {float(np.min(d)):.1f} mm)")
+            else:
+                reasons[key] = (f"no rooted duct within {max_gap_mm:.0f} mm in the direction it runs "
+                                f"(limit {max_gap_angle_deg:.0f} degrees)")
+        if best is None:
+            return reasons
+        _, comp, leaf, e_t, k_t, kind, dist, cos_p, cos_t, length = best
+        reasons.pop(frozenset(comp), None)
+        q = _node_at(g, e_t, k_t)
+        n_pts = max(2, int(np.ceil(dist / ctx.voxel_mm)) + 1)
+        t = np.linspace(0.0, 1.0, n_pts)[:, None]
+        pts_b = g.pos_mm[q] + t * (g.pos_mm[leaf] - g.pos_mm[q])
+        idx_b = g.index_zyx[q] + t * (g.index_zyx[leaf] - g.index_zyx[q])
+        gap_id = len(ctx.report.gaps)
+        g.add_edge(q, leaf, pts_b, idx_b, np.full(n_pts, gap_id))
+        ctx.report.gaps.append(GapBridge(
+            gap=gap_id, start_mm=g.pos_mm[q].copy(), end_mm=g.pos_mm[leaf].copy(), length_mm=dist,
+            kind=kind, piece_angle_deg=float(np.degrees(np.arccos(np.clip(cos_p, -1, 1)))),
+            tree_angle_deg=None if cos_t is None else float(np.degrees(np.arccos(np.clip(cos_t, -1, 1)))),
+            piece_length_mm=float(length)))
+
+
+def _gap_runs(labels: np.ndarray) -> dict[int, tuple[int, int]]:
+    out = {}
+    for lab in np.unique(labels[labels >= 0]):
+        w = np.flatnonzero(labels == lab)
+        out[int(lab)] = (int(w[0]), int(w[-1]))
+    return out
+
+
+def _branch_geometry(ctx: _Ctx, edge: Edge, *, smoothing_mm: float, step_mm: float
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Smoothed, resampled points, radii, z uncertainty and point labels of one branch."""
+    p, lab = edge.points_mm, edge.gap
+    seg = np.linalg.norm(np.diff(p, axis=0), axis=1)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    total = s[-1]
+    if total <= 1e-9:
+        pts = p[[0, -1]].copy()
+        labels = lab[[0, -1]].copy()
+    else:
+        # 1. uniform samples no coarser than the grid, so sigma is in mm
+        h = min(ctx.voxel_mm, step_mm)
+        n = max(int(np.ceil(total / h)), 1)
+        t = np.linspace(0.0, total, n + 1)
+        u = np.stack([np.interp(t, s, p[:, k]) for k in range(3)], axis=1)
+        near = np.clip(np.searchsorted(s, t), 0, len(s) - 1)
+        prev = np.clip(near - 1, 0, len(s) - 1)
+        near = np.where(np.abs(s[prev] - t) < np.abs(s[near] - t), prev, near)
+        ulab = lab[near]
+        # 2. smooth, ends pinned; 3. resample every step_mm
+        u = smooth_polyline(u, sigma_mm=smoothing_mm)
+        pts, _ = resample_polyline(u, step_mm=step_mm)
+        su = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(u, axis=0), axis=1))])
+        sp = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+        j = np.clip(np.rint(np.interp(sp, su, np.arange(len(su)))).astype(int), 0, len(su) - 1)
+        labels = ulab[j]
+        for g_id in np.unique(ulab[ulab >= 0]):   # a gap shorter than a step keeps one point
+            if not np.any(labels == g_id):
+                w = np.flatnonzero(ulab == g_id)
+                labels[int(np.argmin(np.abs(sp - su[w].mean())))] = g_id
+    radius = ctx.radius.at(ctx.frame.physical_to_array_index(pts))
+    obs = labels == _OBSERVED
+    if obs.any() and not obs.all():
+        sp = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+        radius[~obs] = np.interp(sp[~obs], sp[obs], radius[obs])   # lumen gap: EDT says ~0
+    if len(radius) >= 3:
+        radius = median_filter(radius, size=3, mode="nearest")
+    zunc = z_uncertainty_mm(pts, radius, ctx.frame, bridged=labels >= 0)
+    return pts, radius, zunc, labels
+
+
+def _extract_tree(ctx: _Ctx, roots: list[int | None], orifices: np.ndarray, *,
+                  nipple: np.ndarray | None, smoothing_mm: float, step_mm: float) -> DuctTree:
+    g, report = ctx.g, ctx.report
+    # stems: each system starts exactly at its orifice, and with one root branch
+    tops: list[int | None] = []
+    for s, r in enumerate(roots):
+        if r is None:
+            tops.append(None)
+            continue
+        o = orifices[s]
+        d = float(np.linalg.norm(g.pos_mm[r] - o))
+        if g.degree(r) >= 2 or d > 0.5 * ctx.voxel_mm:
+            top = g.add_node(o, ctx.frame.physical_to_array_index(o))
+            n_pts = max(2, int(np.ceil(d / ctx.voxel_mm)) + 1)
+            t = np.linspace(0.0, 1.0, n_pts)[:, None]
+            g.add_edge(top, r, o + t * (g.pos_mm[r] - o),
+                       g.index_zyx[top] + t * (g.index_zyx[r] - g.index_zyx[top]), np.full(n_pts, _STEM))
+            tops.append(top)
+        else:
+            tops.append(r)
+    g.merge_degree2(protect={t for t in tops if t is not None})
+
+    branches: list[Branch] = []
+    systems: list[DuctSystem] = []
+    for s, top in enumerate(tops):
+        system = DuctSystem(id=s, orifice_mm=orifices[s], root_branch=None, opacified=top is not None)
+        systems.append(system)
+        if top is None:
+            continue
+        if not g.incident[top]:
+            report.systems[s].how += "; the lumen there is a speck without centreline"
+            system.opacified = False
+            continue
+        used: set[int] = set()
+        queue: list[tuple[int, int | None, int]] = [(top, None, 0)]
+        while queue:
+            node, parent, gen = queue.pop(0)
+            for e in sorted(g.incident[node]):
+                if e in used:
+                    continue
+                used.add(e)
+                edge = g.edge_from(e, node)
+                pts, rad, zunc, labels = _branch_geometry(ctx, edge, smoothing_mm=smoothing_mm, step_mm=step_mm)
+                bid = len(branches)
+                runs = _gap_runs(labels)
+                for gap_id, rng in runs.items():
+                    gap = report.gaps[gap_id]
+                    gap.branch, gap.point_range, gap.system = bid, rng, s
+                branches.append(Branch(id=bid, system=s, parent=parent, points_mm=pts, radius_mm=rad,
+                                       generation=gen + 1, z_uncertainty_mm=zunc,
+                                       bridged=[runs[k] for k in sorted(runs)]))
+                if parent is None:
+                    system.root_branch = bid
+                queue.append((edge.v, bid, gen + 1))
+        rooting = report.systems[s]
+        ids = [b.id for b in branches if b.system == s]
+        rooting.n_branches = len(ids)
+        rooting.length_mm = float(sum(branches[i].length_mm for i in ids))
+    return DuctTree(branches=branches, systems=systems, nipple_mm=nipple)
+
+
+def _report_pieces(ctx: _Ctx, roots: list[int | None], reasons: dict[frozenset, str]) -> None:
+    """Every piece of centreline left unconnected, with why."""
+    g = ctx.g
+    root_set = {r for r in roots if r is not None}
+    comps = g.components()
+    rooted = [c for c in comps if c & root_set]
+    r_edges = sorted({e for c in rooted for n in c for e in g.incident[n]})
+    pts, _, _ = _all_edge_points(g, r_edges)
+    kd = cKDTree(pts) if len(pts) else None
+    for comp in comps:
+        if comp & root_set:
+            continue
+        edges = g.component_edges(comp)
+        if edges:
+            allp = np.concatenate([g.edges[e].points_mm for e in edges])
+        else:
+            allp = np.array([g.pos_mm[n] for n in comp])
+        dist = None if kd is None else float(kd.query(allp)[0].min())
+        reason = reasons.get(frozenset(comp))
+        if reason is None:
+            reason = "no system was rooted" if not root_set else "not joined"
+        ctx.report.pieces.append(LoosePiece(length_mm=float(sum(g.edges[e].length_mm for e in edges)),
+                                            centroid_mm=allp.mean(axis=0),
+                                            n_tips=sum(1 for n in comp if g.degree(n) == 1),
+                                            distance_to_tree_mm=dist, reason=reason))
