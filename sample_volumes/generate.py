@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import zlib
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,13 +150,15 @@ def make_sample(name: str | Preset, *, seed: int = 0, scanner: str | None = None
     preset = get_preset(name) if isinstance(name, str) else name
     scan: Scanner = SCANNERS[scanner or preset.scanner]
     say = progress or (lambda stage, frac: None)
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, 7]).spawn(4)]
+    # The preset's name joins the seed: each case gets its own tree, reproducibly.
+    salt = zlib.crc32(preset.name.encode())
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, salt]).spawn(4)]
     nx, ny, nz = preset.size_xyz
     dx, dy, dz = preset.spacing_mm
     breast = _breast_for(preset, rngs[0])
 
     say("growing duct tree", 0.0)
-    tree, lesions = _with_retries(lambda rng: _grow(preset, breast, rng), seed)
+    tree, lesions = _with_retries(lambda rng: _grow(preset, breast, rng), seed * 7919 + salt)
     # Systems a breast has but that took no contrast: truth only, never rendered.
     hidden = grow_tree(breast, rngs[1], n_systems=2)
     tree = _append_hidden(tree, hidden)
