@@ -128,7 +128,7 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
                   high_sigma: float = 6.0, low_sigma: float = 3.0, background_mm: float = 4.0,
                   min_component_mm: float = 3.0, nipple_mm: np.ndarray | None = None,
                   root_radius_mm: float = 12.0, attach_gap_mm: float = 12.0,
-                  skin_band_mm: float = 3.0) -> Segmentation:
+                  skin_band_mm: float = 3.0, lump_radius_mm: float = 1.5) -> Segmentation:
     """Segment the opacified lumen of a DBT galactogram.
 
     Parameters
@@ -150,6 +150,9 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
         reaching within ``root_radius_mm`` of it are kept, plus pieces within
         ``attach_gap_mm`` of those (a duct interrupted by a filling defect or a bubble
         continues beyond the gap).
+    lump_radius_mm : float
+        In-plane half-width above which a bright region is a lump (dilated duct, cyst,
+        ectasia) rather than a duct; lumps become solid bodies at their median depth.
     skin_band_mm : float
         Width of the band along the skin line and the field's edges left out (except
         around the nipple).
@@ -212,11 +215,10 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
     win = max(3, int(round(4.0 / wframe.spacing[2])) | 1)
     colmax = ndimage.maximum_filter1d(c, size=win, axis=0)
     peak = (c >= colmax - 1e-6) & (c >= low_sigma)
-    # Thicken along z by one slice each way where the neighbour is nearly as bright.
-    near = np.zeros_like(peak)
-    near[1:] |= peak[:-1] & (c[1:] >= 0.85 * colmax[1:])
-    near[:-1] |= peak[1:] & (c[:-1] >= 0.85 * colmax[:-1])
-    cand = peak | near
+    # Exactly one voxel per duct crossing of a column: resampled to near-isotropic voxels
+    # this one-slice ribbon becomes a tube about as deep as the slice spacing, where a
+    # thicker band would skeletonise into plates and spurs.
+    cand = peak
     strong = cand & (c >= high_sigma)
     import cc3d
 
@@ -239,6 +241,7 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
         big = _connected_to_nipple(labels, big, wframe, nipple_mm, root_radius_mm=root_radius_mm,
                                    attach_gap_mm=attach_gap_mm, notes=notes_extra)
     mask = np.isin(labels, big)
+    mask = _solidify_lumps(mask, wframe, min_radius_mm=lump_radius_mm, notes=notes_extra)
     if not mask.any():
         raise ValueError("no contrast-filled duct found (nothing stands out of the background)")
     notes = [f"working grid {nx}x{ny}x{nz} (in-plane binning x{factor}); noise sigma {sigma:.3g}",
@@ -282,3 +285,39 @@ def _connected_to_nipple(labels: np.ndarray, ids: list[int], frame: ImageFrame, 
     if rest:
         notes.append(f"{len(rest)} bright pieces away from the opacified tree ignored")
     return kept
+
+
+def _solidify_lumps(mask: np.ndarray, frame: ImageFrame, *, min_radius_mm: float,
+                    notes: list[str]) -> np.ndarray:
+    """Replace the noisy depth-peak surface of wide bright regions by solid bodies.
+
+    A lump several mm wide (a duct dilated around a papilloma, a cyst, ectasia) smears
+    through many slices with a narrow arc; its column peaks scatter in depth and would
+    skeletonise into a hairball.  DBT can place such a lump's centre, not its shape in z:
+    each lump becomes an ellipsoid-like body centred at the median depth of its peaks,
+    as deep as it is wide.
+    """
+    footprint = mask.any(axis=0)
+    dy, dx, dz = frame.spacing[1], frame.spacing[0], frame.spacing[2]
+    dist = ndimage.distance_transform_edt(footprint, sampling=(dy, dx))
+    core = dist >= min_radius_mm
+    if not core.any():
+        return mask
+    # The lump = the core grown back by its own radius (a morphological opening).
+    lump = ndimage.distance_transform_edt(~core, sampling=(dy, dx)) <= min_radius_mm + 0.5 * (dy + dx)
+    lump &= footprint
+    lab, n = ndimage.label(lump)
+    out = mask.copy()
+    zs = np.arange(mask.shape[0])[:, None]
+    for k in range(1, n + 1):
+        cols = np.nonzero(lab == k)
+        zcol = np.nonzero(mask[:, cols[0], cols[1]])[0]
+        if zcol.size == 0:
+            continue
+        zc = float(np.median(zcol))
+        half = dist[cols] / dz  # depth half-extent (slices) = local in-plane half-width
+        body = np.abs(zs - zc) <= np.maximum(half[None, :], 0.5)
+        out[:, cols[0], cols[1]] = body
+    notes.append(f"{n} wide lump(s) (> {2 * min_radius_mm:g} mm across) rebuilt as solid bodies at their "
+                 f"median depth")
+    return out
