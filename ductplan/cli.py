@@ -63,6 +63,52 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .run import parse_point, run_reconstruct, staged_outdir, write_reconstruction_files
+
+    nipple = parse_point(args.nipple)
+    with staged_outdir(args.output) as stage:
+        _, rec = run_reconstruct(args.volume, nipple=nipple, laterality=args.laterality, view=args.view,
+                                 progress=Progress(args.quiet))
+        paths = write_reconstruction_files(rec, stage)
+    print(rec.tree.summary_table())
+    print()
+    for line in rec.notes + rec.topology.lines()[:10]:
+        print(line)
+    for kind in paths:
+        print(f"{kind:13s} {Path(args.output) / paths[kind].name}")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import json as _json
+
+    from .run import parse_point, run_plan
+
+    paths = run_plan(args.volume, args.output, lesions_path=args.lesions, nipple=parse_point(args.nipple),
+                     clinical_path=args.clinical, laterality=args.laterality, view=args.view,
+                     margin_mm=args.margin_mm, extend_to_lesions=args.extend_to_lesions,
+                     report=not args.no_report, progress=Progress(args.quiet))
+    plan = _json.loads(Path(paths["plan"]).read_text())
+    print(f"Proposed: {plan['procedure']['kind']}")
+    for line in plan["procedure"]["rationale"]:
+        print(f"  - {line}")
+    for w in plan["warnings"]:
+        print(f"  ! {w}")
+    print()
+    for kind, path in paths.items():
+        print(f"{kind:13s} {path}")
+    return 0
+
+
+def _volume_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("volume", help="NRRD/NIfTI/MHA file, a DICOM series folder, or a multi-frame DBT DICOM")
+    sp.add_argument("-o", "--output", required=True, help="output folder")
+    sp.add_argument("--nipple", help="nipple position X,Y,Z in physical mm (default: found on the skin line)")
+    sp.add_argument("--laterality", choices=["L", "R"], help="override the file's laterality")
+    sp.add_argument("--view", choices=["CC", "MLO", "ML", "LM"], help="override the file's view")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(prog="ductplan", formatter_class=fmt,
@@ -81,6 +127,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the preset's arc: narrow 15x15 deg, medium 9x25, wide 25x50")
     s.add_argument("--list", action="store_true", help="list the presets and exit")
     s.set_defaults(func=_cmd_sample)
+
+    r = sub.add_parser("reconstruct", formatter_class=fmt, help="reconstruct the duct tree of a volume",
+                       description="Volume -> tree.vtp, segmentation.seg.nrrd, topology.json.")
+    _volume_options(r)
+    r.set_defaults(func=_cmd_reconstruct)
+
+    pl = sub.add_parser("plan", formatter_class=fmt, help="the whole job: tree, lesions, proposed operation",
+                        description="Volume -> plan.json, tree.vtp, excision.vtp, lesions.mrk.json, "
+                                    "report.html (see CONTRACT.md).")
+    _volume_options(pl)
+    pl.add_argument("--lesions", help="lesions marked by a radiologist (3D Slicer .mrk.json or .fcsv)")
+    pl.add_argument("--clinical", help="clinical context JSON (discharge, discharging_ducts, ...)")
+    pl.add_argument("--margin-mm", type=float, default=None, help="margin around benign lesions (default 5)")
+    pl.add_argument("--extend-to-lesions", action="store_true",
+                    help="extend the excision to lesions beyond its standard reach")
+    pl.add_argument("--no-report", action="store_true", help="skip report.html / views")
+    pl.set_defaults(func=_cmd_plan)
 
     d = sub.add_parser("demo", formatter_class=fmt, help="run the main job on a built-in sample")
     d.add_argument("-o", "--output", default="demo_output", help="output folder")
