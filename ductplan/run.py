@@ -130,7 +130,7 @@ def run_plan(volume_path: str | Path, outdir: str | Path, *, lesions_path: str |
         volume, rec = run_reconstruct(volume_path, nipple=nipple, laterality=laterality, view=view,
                                       progress=say)
         say("detecting lesions along the ducts", 0.6)
-        from reconstruction.lesions_detect import detect_findings
+        from reconstruction.findings_detect import detect_findings
 
         findings = detect_findings(volume, rec.tree, lumen_mask=None)
         lesions, merge_warnings = merge_findings_and_marks([f for f in findings], marks, rec.tree)
@@ -162,6 +162,6 @@ def run_plan(volume_path: str | Path, outdir: str | Path, *, lesions_path: str |
             paths.update(render_plan_outputs(stage, plan_to_dict(plan), rec.tree,
                                              None if plan.excision is None else plan.excision.vertices,
                                              None if plan.excision is None else plan.excision.faces,
-                                             volume=volume))
+                                             volume=volume, topology=rec.topology))
     outdir = Path(outdir)
     return {k: outdir / Path(p).relative_to(stage) for k, p in paths.items()}

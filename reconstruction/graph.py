@@ -119,7 +119,11 @@ class DuctGraph:
 
     def degree(self, n: int) -> int:
         """Edge ends at ``n`` (a self-loop counts twice)."""
-        return sum(2 if self.edges[e].is_loop else 1 for e in self.incident[n])
+        es = self.incident[n]
+        if len(es) == 1:
+            (e,) = es
+            return 2 if self.edges[e].is_loop else 1
+        return sum(2 if self.edges[e].u == self.edges[e].v else 1 for e in es)
 
     def other(self, e: int, n: int) -> int:
         edge = self.edges[e]
@@ -170,16 +174,23 @@ class DuctGraph:
         return dist
 
     # ---------------------------------------------------------------- surgery
-    def split_edge(self, e: int, k: int) -> int:
-        """Cut edge ``e`` at its interior point ``k``; return the new node there."""
+    def split_edge(self, e: int, k: int) -> tuple[int, int, int]:
+        """Put a node at interior point ``k`` of edge ``e``.
+
+        Returns
+        -------
+        node, first, second : int
+            The new node, the edge from ``u`` to it (points ``0..k``), and the edge from
+            it to ``v``.
+        """
         edge = self.edges[e]
         if not 0 < k < len(edge.points_mm) - 1:
             raise ValueError(f"split point {k} is not interior to edge {e} ({len(edge.points_mm)} points)")
         self.remove_edge(e)
         n = self.add_node(edge.points_mm[k], edge.index_zyx[k])
-        self.add_edge(edge.u, n, edge.points_mm[: k + 1], edge.index_zyx[: k + 1], edge.gap[: k + 1])
-        self.add_edge(n, edge.v, edge.points_mm[k:], edge.index_zyx[k:], edge.gap[k:])
-        return n
+        first = self.add_edge(edge.u, n, edge.points_mm[: k + 1], edge.index_zyx[: k + 1], edge.gap[: k + 1])
+        second = self.add_edge(n, edge.v, edge.points_mm[k:], edge.index_zyx[k:], edge.gap[k:])
+        return n, first, second
 
     def cut_edge(self, e: int, k: int) -> tuple[int | None, int | None]:
         """Cut edge ``e`` at point ``k`` into two pieces that no longer touch.

@@ -3,40 +3,56 @@
 Pipeline (each step in physical mm; every change goes into the :class:`TopologyReport`):
 
 1. **Skeleton** (:mod:`reconstruction.skeleton`): crop to the lumen, resample to a
-   near-isotropic grid, 3D Lee thinning, map back to mm; anisotropic EDT for radii.
+   near-isotropic grid (slice step adapted to how tall the lumen looks), curve thinning,
+   map back to mm; anisotropic EDT of the original mask for radii.
 2. **Graph** (:mod:`reconstruction.graph`): tips and junction clusters as nodes, voxel
    paths as edges; self-loops a few voxels round are thinning noise and go.
 3. **Rooting**: each orifice takes the nearest skeleton tip within
    ``orifice_tolerance_mm`` (a tip is preferred over a nearer mid-duct point unless it is
    much farther: the main duct *ends* at the nipple); else the nearest centreline point.
+   Rooting is done twice: once to separate the systems, and again after the spurs are
+   pruned, so that a thinning claw at the blunt end of a main duct never becomes a root.
 4. **Separating systems**: where two orifices' lumens touch (near the nipple, or where
    z-blur merges two ducts), every node goes to the orifice nearest along the centreline
    (a geodesic Voronoi partition); an edge whose ends fall to different systems is cut
    where the two geodesic distances are equal.  Each cut is reported.
 5. **Spurs**: a tip edge hanging off a junction is pruned when shorter than
-   ``spur_factor`` x the lumen radius at that junction (a wall bump thins into a side
-   branch about one radius long; a real side branch leaves the parent's wall, so it is
-   longer than the parent's radius plus its own length).  1.5 x is the default: bumps up
-   to half a radius high go, branches of 1.5 radii or more stay.  Never the root.
+   ``spur_factor`` x the local lumen radius (+ half a slice spacing times its share
+   along the slice axis: a lumen seen slice by slice reaches up to half a slice beyond
+   its wall).  A wall bump thins into a side branch about one radius long, while a real
+   side branch leaves the parent's wall, so it is longer than the parent's radius plus
+   its own length: 1.5 x (default) prunes bumps up to half a radius high.  The local
+   radius is the EDT at the junction or the duct leading to it, whichever is wider (at
+   a blunt end the junction of a tip fork sits inside the cap, where the EDT is small).
 6. **Cycles**: ducts do not anastomose, so each loop is broken by a maximum-weight
    spanning forest (Kruskal): an edge is weak when long and thin,
-   ``w = length / (radius^2 * relative intensity)``, and each loop loses its weakest edge.
+   ``w = length / (radius^2 * relative intensity)``, and each loop loses its weakest
+   edge.  A weak edge that is itself a long duct (longer than ``loop_cut_factor`` local
+   radii, in a loop of 8 mm or more: two ducts that touch) is cut where the loop closes,
+   equally far from the orifice both ways round, and both parts are kept as tips;
+   shorter ones (a hole in the mask, a bridge between touching walls) are removed.
    Loops shorter than three grid voxels are thinning noise (counted, not listed).
-7. **Gap bridging**: a piece of centreline not connected to any orifice (the duct beyond
-   a filling defect or an air bubble) is joined to the rooted tree when one of its tips
-   points at it: the gap (tip to tree) must be at most ``max_gap_mm``, within
-   ``max_gap_angle_deg`` of the direction the piece runs at that tip, and, when it ends
-   on a tree tip (a *continuation*), within ``max_tip_angle_deg`` of the direction that
-   tip runs.  Otherwise it may join the side of a duct (a branch whose origin did not
-   fill), at a cost penalty.  The cheapest join
-   ``cost = gap * (1 + (1 - cos a_piece) + (1 - cos a_tree or 0.5))`` is made first, and
-   joined pieces can carry further joins (a duct broken twice).  The straight bridge is
-   marked in ``Branch.bridged``; pieces left over are reported with the reason.
-8. **Branches**: a stem joins each orifice to its root point; edges are oriented away
-   from the orifice (breadth first), degree-2 nodes merged, and each edge becomes a
-   branch: Gaussian-smoothed (``smoothing_mm``, end points pinned so parent and child
-   still meet), resampled every ``step_mm``, radius from the EDT (interpolated across
-   bridges), and a per-point z uncertainty (:func:`z_uncertainty_mm`).
+7. **Tips**: thinning stops a curve up to a radius inside a duct's rounded end; each tip
+   is moved out to the wall along its direction and set back by the duct's radius (the
+   centre of the end cap).
+8. **Gap bridging**: a piece of centreline not connected to any orifice (the duct beyond
+   a filling defect or an air bubble) is joined when one of its tips points at other
+   centreline: the gap must be at most ``max_gap_mm``, within ``max_gap_angle_deg``
+   (45) of the direction the piece runs at that tip and, when it ends on another tip (a
+   *continuation*), within ``max_tip_angle_deg`` (60) of the direction that tip runs;
+   otherwise it may join the side of a duct (a branch whose origin did not fill) at a
+   cost penalty.  ``cost = gap * (1 + (1 - cos a_piece) + (1 - cos a_tip or 0.5))``;
+   joins are accepted cheapest first between different groups (Kruskal), so a duct
+   broken twice is joined piece by piece; joins in groups that reach no orifice are
+   dropped.  The straight bridge is marked in ``Branch.bridged``; pieces left over are
+   reported with the reason.
+9. **Branch points**: each is moved to where the fitted axes of its ducts meet (the
+   medial fork of ducts meeting at a narrow angle lies up to two radii downstream).
+10. **Branches**: a stem joins each orifice to its root point; edges are oriented away
+    from the orifice (breadth first), degree-2 nodes merged, and each edge becomes a
+    branch: Gaussian-smoothed (``smoothing_mm``, end points pinned so parent and child
+    still meet), resampled every ``step_mm``, radius from the EDT (interpolated across
+    bridges), and a per-point z uncertainty (:func:`z_uncertainty_mm`).
 """
 from __future__ import annotations
 
@@ -60,6 +76,9 @@ __all__ = ["build_tree", "smooth_polyline", "z_uncertainty_mm"]
 # to its root point (not a lumen gap; radius copied from the nearest observed point).
 _OBSERVED = -1
 _STEM = -2
+# Loops shorter than this are holes in the mask, bubbles or segmentation noise, never two
+# ducts that touch: their weakest edge is removed whole rather than cut and kept.
+_MIN_CUT_LOOP_MM = 8.0
 
 
 # ---------------------------------------------------------------------- public helpers
@@ -182,11 +201,6 @@ class _Ctx:
     def radius_at_nodes(self, nodes: list[int]) -> np.ndarray:
         return self.radius.at(np.array([self.g.index_zyx[n] for n in nodes]).reshape(-1, 3))
 
-    def edge_radius(self, edge: Edge) -> float:
-        obs = edge.gap == _OBSERVED
-        idx = edge.index_zyx[obs] if obs.any() else edge.index_zyx
-        return float(np.mean(self.radius.at(idx)))
-
     def edge_intensity(self, edge: Edge) -> float:
         assert self.intensity is not None
         shape = np.asarray(self.intensity.shape)
@@ -219,10 +233,14 @@ def build_tree(mask: npt.ArrayLike, frame: ImageFrame, *,
                skeleton_voxel_mm: float | None = None,
                orifice_tolerance_mm: float = 4.0,
                spur_factor: float = 1.5,
+               loop_cut_factor: float = 4.0,
                max_gap_angle_deg: float = 45.0,
                max_tip_angle_deg: float = 60.0,
                step_mm: float = 0.5,
                max_foreground_fraction: float = 0.5,
+               z_stretch: float | None = None,
+               clean_radius_mm: float = 0.0,
+               thinning: str = "subfield",
                parallel: int = 2) -> tuple[DuctTree, TopologyReport]:
     """Turn a binary lumen mask into one rooted duct tree per ductal system.
 
@@ -254,12 +272,26 @@ def build_tree(mask: npt.ArrayLike, frame: ImageFrame, *,
         How far from an orifice its root point may be.
     spur_factor : float
         Tip edges shorter than this multiple of the local lumen radius are spurs.
+    loop_cut_factor : float
+        A loop's weakest edge longer than this multiple of the local radius (in a loop of
+        at least 8 mm) is a duct that touches another: it is cut where the loop closes
+        and kept; shorter ones
+        (a bridge between touching ducts, the far side of a hole in the mask) are
+        removed.  ``numpy.inf`` always removes the weakest edge whole.
     max_gap_angle_deg, max_tip_angle_deg : float
         Direction limits for bridging (see the module notes).
     step_mm : float
         Spacing of the output centreline points.
     max_foreground_fraction : float
         Masks with more foreground are refused.
+    z_stretch : float, optional
+        How many times taller than wide the lumen looks along the slice axis; measured
+        from the mask by default (see :func:`reconstruction.skeleton.estimate_z_stretch`).
+    clean_radius_mm : float
+        Morphological opening before thinning, for speckled full-width masks (see
+        :func:`reconstruction.skeleton.open_lumen`); 0 (default) is off.
+    thinning : {"subfield", "lee"}
+        Thinning algorithm (see :func:`reconstruction.skeleton.thin_to_curves`).
     parallel : int
         Threads for the distance transform.
 
@@ -281,8 +313,8 @@ def build_tree(mask: npt.ArrayLike, frame: ImageFrame, *,
     >>> m = np.zeros((12, 40, 120), bool); m[4:8, 17:23, 10:110] = True
     >>> f = ImageFrame.identity(m.shape, spacing=(0.25, 0.25, 0.25))
     >>> tree, report = build_tree(m, f, orifices_mm=[[3.0, 5.0, 1.5]])
-    >>> len(tree.branches), round(tree.branches[0].length_mm)
-    (1, 25)
+    >>> len(tree.branches), 23 < tree.branches[0].length_mm < 26
+    (1, True)
     """
     orifices = _as_points(orifices_mm)
     nipple = None if nipple_mm is None else np.asarray(nipple_mm, float).reshape(3)
@@ -297,12 +329,14 @@ def build_tree(mask: npt.ArrayLike, frame: ImageFrame, *,
             raise ValueError(f"{name} must be positive, got {v}")
 
     sk = skeletonize_lumen(mask, frame, voxel_mm=skeleton_voxel_mm, min_radius_mm=min_radius_mm,
-                           max_foreground_fraction=max_foreground_fraction, parallel=parallel)
+                           max_foreground_fraction=max_foreground_fraction, z_stretch=z_stretch,
+                           clean_radius_mm=clean_radius_mm, thinning=thinning, parallel=parallel)
     g = graph_from_skeleton(sk.voxels, sk.points_mm, sk.index_zyx)
     report = TopologyReport()
     report.skeleton = {"grid_spacing_zyx_mm": list(sk.grid.spacing_zyx),
                        "image_spacing_zyx_mm": list(frame.spacing_zyx),
                        "crop_start_zyx": list(sk.grid.start_zyx), "grid_shape_zyx": list(sk.grid.shape_zyx),
+                       "z_stretch": sk.grid.z_stretch, "n_noise_voxels_removed": sk.n_noise,
                        "n_lumen_voxels": sk.n_foreground, "n_skeleton_voxels": int(len(sk.voxels))}
     if not g.edges:
         raise ValueError(f"no lumen centreline found: the mask's {sk.n_foreground} lumen voxels thin to "
@@ -319,17 +353,23 @@ def build_tree(mask: npt.ArrayLike, frame: ImageFrame, *,
 
     if len(orifices) == 0:
         orifices = _orifice_from_nipple(ctx, nipple)
+    # rooted once to keep touching systems apart, and again once thinning claws at the
+    # blunt duct ends near the nipple are pruned (a claw tip must not become the root)
+    roots = _root_systems(ctx, orifices, tolerance_mm=orifice_tolerance_mm)
+    _separate_systems(ctx, roots)
+    _prune_spurs(ctx, set(), factor=spur_factor, min_mm=2.0 * ctx.voxel_mm)
+    report.systems.clear()
     roots = _root_systems(ctx, orifices, tolerance_mm=orifice_tolerance_mm)
     protect = {r for r in roots if r is not None}
-    _separate_systems(ctx, roots)
-    _prune_spurs(ctx, protect, factor=spur_factor, min_mm=2.0 * ctx.voxel_mm)
-    _break_cycles(ctx, roots, artefact_mm=artefact_mm)
+    _break_cycles(ctx, roots, artefact_mm=artefact_mm, cut_factor=loop_cut_factor)
     g.merge_degree2(protect=protect)
     _prune_spurs(ctx, protect, factor=spur_factor, min_mm=2.0 * ctx.voxel_mm)  # tips freed by cuts
+    _extend_tips(ctx, protect)
     reasons = _bridge_gaps(ctx, roots, max_gap_mm=max_gap_mm, max_gap_angle_deg=max_gap_angle_deg,
                            max_tip_angle_deg=max_tip_angle_deg)
-    tree = _extract_tree(ctx, roots, orifices, nipple=nipple, smoothing_mm=smoothing_mm, step_mm=step_mm)
     _report_pieces(ctx, roots, reasons)
+    _refine_junctions(ctx, protect)
+    tree = _extract_tree(ctx, roots, orifices, nipple=nipple, smoothing_mm=smoothing_mm, step_mm=step_mm)
     return tree, report
 
 
@@ -352,7 +392,7 @@ def _node_at(g: DuctGraph, e: int, k: int) -> int:
         return edge.u
     if k >= len(edge.points_mm) - 1:
         return edge.v
-    return g.split_edge(e, k)
+    return g.split_edge(e, k)[0]
 
 
 def _orifice_from_nipple(ctx: _Ctx, nipple: np.ndarray) -> np.ndarray:
@@ -446,10 +486,18 @@ def _prune_spurs(ctx: _Ctx, protect: set[int], *, factor: float, min_mm: float) 
                     continue
                 cand.setdefault(base, []).append((e, tip))
         removed = 0
-        for base, items in cand.items():
-            r = float(ctx.radius_at_nodes([base])[0])
-            thr = max(factor * r, min_mm)
-            short = [(e, tip) for e, tip in items if g.edges[e].length_mm < thr]
+        bases = list(cand)
+        radii = _local_radius(ctx, bases, exclude={e for items in cand.values() for e, _ in items})
+        slice_axis = ctx.frame.direction_matrix[:, 2]
+        for base, r in zip(bases, radii.tolist()):
+            items = cand[base]
+            thr_of = {}
+            for e, tip in items:
+                v = g.pos_mm[tip] - g.pos_mm[base]
+                along_z = abs(float(v @ slice_axis)) / max(float(np.linalg.norm(v)), 1e-9)
+                # a lumen seen slice by slice reaches up to half a slice beyond its wall
+                thr_of[e] = max(factor * r + 0.5 * ctx.frame.spacing[2] * along_z, min_mm)
+            short = [(e, tip) for e, tip in items if g.edges[e].length_mm < thr_of[e]]
             if not short:
                 continue
             if len(short) >= g.degree(base):  # all of a junction's edges short: keep the longest
@@ -458,7 +506,7 @@ def _prune_spurs(ctx: _Ctx, protect: set[int], *, factor: float, min_mm: float) 
                 edge = g.edges[e]
                 ctx.report.spurs.append(SpurRemoval(tip_mm=g.pos_mm[tip].copy(), base_mm=g.pos_mm[base].copy(),
                                                     length_mm=edge.length_mm, local_radius_mm=r,
-                                                    threshold_mm=thr))
+                                                    threshold_mm=thr_of[e]))
                 g.remove_node(tip)
                 removed += 1
         g.merge_degree2(protect=protect)
@@ -466,7 +514,58 @@ def _prune_spurs(ctx: _Ctx, protect: set[int], *, factor: float, min_mm: float) 
             return
 
 
-def _break_cycles(ctx: _Ctx, roots: list[int | None], *, artefact_mm: float) -> None:
+def _edge_radii(ctx: _Ctx, edges: list[int]) -> dict[int, float]:
+    """Mean lumen radius along each edge (observed points only), in one EDT look-up."""
+    g = ctx.g
+    idx, owner = [], []
+    for i, e in enumerate(edges):
+        edge = g.edges[e]
+        obs = edge.gap == _OBSERVED
+        pts = edge.index_zyx[obs] if obs.any() else edge.index_zyx
+        idx.append(pts)
+        owner.append(np.full(len(pts), i))
+    if not idx:
+        return {}
+    r = ctx.radius.at(np.concatenate(idx))
+    own = np.concatenate(owner)
+    sums = np.bincount(own, weights=r, minlength=len(edges))
+    counts = np.maximum(np.bincount(own, minlength=len(edges)), 1)
+    return {e: float(v) for e, v in zip(edges, sums / counts)}
+
+
+def _local_radius(ctx: _Ctx, nodes: list[int], *, exclude: set[int], reach_mm: float = 3.0) -> np.ndarray:
+    """Lumen radius at each node: the EDT there, or the duct leading to it if wider.
+
+    Near a blunt duct end the junction of a tip fork sits inside the end cap, where the
+    EDT is small; the duct it ends (the median radius over its last ``reach_mm``) says
+    how wide the lumen really is there.  Edges in ``exclude`` (the spur candidates) do
+    not count.
+    """
+    g = ctx.g
+    if not nodes:
+        return np.zeros(0)
+    r = ctx.radius_at_nodes(nodes)
+    idx, owner = [], []
+    for i, n in enumerate(nodes):
+        for e in g.incident[n]:
+            if e in exclude:
+                continue
+            edge = g.edge_from(e, n)
+            seg = np.linalg.norm(np.diff(edge.points_mm, axis=0), axis=1)
+            k = int(np.searchsorted(np.cumsum(seg), reach_mm)) + 1
+            near = edge.index_zyx[:k + 1][edge.gap[:k + 1] == _OBSERVED]
+            idx.append(near)
+            owner.append(np.full(len(near), i))
+    if idx:
+        rad = ctx.radius.at(np.concatenate(idx))
+        own = np.concatenate(owner)
+        for i in np.unique(own):
+            r[i] = max(r[i], float(np.median(rad[own == i])))
+    return r
+
+
+def _break_cycles(ctx: _Ctx, roots: list[int | None], *, artefact_mm: float,
+                  cut_factor: float = 4.0) -> None:
     """Maximum-weight spanning forest: every loop loses its longest, thinnest edge."""
     g = ctx.g
     comp_system: dict[int, int] = {}
@@ -480,9 +579,8 @@ def _break_cycles(ctx: _Ctx, roots: list[int | None], *, artefact_mm: float) -> 
         inten = {e: ctx.edge_intensity(edge) for e, edge in g.edges.items()}
         ref = float(np.median(list(inten.values()))) or 1.0
         inten = {e: float(np.clip(v / ref, 0.1, 10.0)) if ref > 0 else 1.0 for e, v in inten.items()}
-    radius = {}
+    radius = _edge_radii(ctx, list(g.edges))
     for e, edge in g.edges.items():
-        radius[e] = ctx.edge_radius(edge)
         weights[e] = edge.length_mm / (radius[e] ** 2 * inten.get(e, 1.0))
     parent = {n: n for n in g.nodes}
 
@@ -501,18 +599,143 @@ def _break_cycles(ctx: _Ctx, roots: list[int | None], *, artefact_mm: float) -> 
         else:
             parent[a] = b
     gone = {e: g.remove_edge(e) for e in removed}
-    reason = ("the longest, thinnest" + (", dimmest" if ctx.intensity is not None else "")
-              + " way round (weight length / radius^2)")
+    live_roots = [r for r in roots if r is not None and r in g.incident]
+    from_root = g.dijkstra(live_roots) if live_roots else {}
+    weak = ("its longest, thinnest" + (", dimmest" if ctx.intensity is not None else "")
+            + " edge (weight length / radius^2)")
     for e, edge in gone.items():
         other = g.dijkstra([edge.u]).get(edge.v, 0.0)
         loop = edge.length_mm + other
         if loop < artefact_mm:
             ctx.report.artefact_loops += 1
             continue
-        ctx.report.cycles.append(CycleBreak(point_mm=edge.midpoint_mm(), cycle_length_mm=loop,
-                                            removed_length_mm=edge.length_mm,
+        r_local = float(_local_radius(ctx, [edge.u, edge.v], exclude=set()).max())
+        if edge.length_mm > cut_factor * r_local and loop >= _MIN_CUT_LOOP_MM:
+            # a long way round is a duct in its own right that touches another one: keep
+            # it, cut where the loop closes (equally far from the orifice both ways round)
+            seg = np.linalg.norm(np.diff(edge.points_mm, axis=0), axis=1)
+            cum = np.concatenate([[0.0], np.cumsum(seg)])
+            du, dv = from_root.get(edge.u), from_root.get(edge.v)
+            s_star = cum[-1] / 2 if du is None or dv is None else (cum[-1] + dv - du) / 2
+            k = int(np.argmin(np.abs(cum - np.clip(s_star, 0.0, cum[-1]))))
+            g.cut_edge(g.add_edge(edge.u, edge.v, edge.points_mm, edge.index_zyx, edge.gap), k)
+            point, removed_mm = edge.points_mm[k].copy(), 0.0
+            why = f"cut {weak} where the loop closes, keeping both ducts as tips"
+        else:
+            point, removed_mm = edge.midpoint_mm(), edge.length_mm
+            why = f"removed {weak}"
+        ctx.report.cycles.append(CycleBreak(point_mm=point, cycle_length_mm=loop,
+                                            removed_length_mm=removed_mm,
                                             removed_radius_mm=radius[e],
-                                            system=comp_system.get(edge.u), reason=reason))
+                                            system=comp_system.get(edge.u), reason=why))
+
+
+def _extend_tips(ctx: _Ctx, protect: set[int]) -> None:
+    """Move each duct tip out to where the lumen ends, less the duct's radius.
+
+    Thinning stops a curve somewhere inside the rounded end of a duct, by up to about a
+    radius, and differently for each voxel arrangement.  The centreline of a duct that
+    ends in a rounded cap ends at the cap's centre, one radius short of the wall, so
+    each tip is marched on along its direction to the wall (at most three radii) and
+    set back by the duct's radius there (the median over its last 1-4 mm).  Tips are
+    only ever lengthened.
+    """
+    g = ctx.g
+    frame = ctx.frame
+    step = 0.5 * float(min(frame.spacing))
+    tips = []
+    for n in [n for n in g.nodes if n not in protect and g.degree(n) == 1]:
+        (e,) = g.incident[n]
+        edge = g.edge_from(e, g.other(e, n))            # ends at the tip
+        d = _tip_direction(edge)
+        p = edge.points_mm[::-1]
+        back = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+        sel = (back >= 1.0) & (back <= 4.0) & (edge.gap[::-1] == _OBSERVED)
+        if np.any(d) and sel.any():
+            tips.append((n, e, edge, d, edge.index_zyx[::-1][sel]))
+    if not tips:
+        return
+    r_all = ctx.radius.at(np.concatenate([t[4] for t in tips]))
+    bounds = np.cumsum([0] + [len(t[4]) for t in tips])
+    r_ref = np.array([np.median(r_all[bounds[i]:bounds[i + 1]]) for i in range(len(tips))])
+    n_steps = int(np.ceil(3.0 * r_ref.max() / step))
+    t = np.arange(1, n_steps + 1) * step
+    rays = np.stack([g.pos_mm[tp[0]] for tp in tips])[:, None, :] + t[None, :, None] * \
+        np.stack([tp[3] for tp in tips])[:, None, :]
+    inside = ctx.radius.inside(frame.physical_to_array_index(rays.reshape(-1, 3))).reshape(len(tips), -1)
+    inside &= t[None, :] <= 3.0 * r_ref[:, None]
+    n_in = np.where(inside.all(axis=1), inside.shape[1], np.argmin(inside, axis=1))
+    for (n, _, _, d, _), r, k_in in zip(tips, r_ref.tolist(), n_in.tolist()):
+        wall = t[k_in - 1] + 0.5 * step if k_in > 0 else 0.0
+        ext = wall - r
+        if ext < step:
+            continue
+        k = max(2, int(np.ceil(ext / ctx.voxel_mm)) + 1)
+        new_pts = g.pos_mm[n] + np.linspace(0.0, ext, k)[1:, None] * d
+        new_idx = frame.physical_to_array_index(new_pts)
+        (e,) = g.incident[n]        # fetched afresh: both ends of a lone edge may move
+        edge = g.edge_from(e, g.other(e, n))
+        g.remove_edge(e)
+        g.pos_mm[n] = new_pts[-1].copy()
+        g.index_zyx[n] = new_idx[-1].copy()
+        g.add_edge(edge.u, n, np.concatenate([edge.points_mm, new_pts]),
+                   np.concatenate([edge.index_zyx, new_idx]),
+                   np.concatenate([edge.gap, np.full(len(new_pts), _OBSERVED)]))
+
+
+def _refine_junctions(ctx: _Ctx, protect: set[int]) -> None:
+    """Move each branch point to where the axes of its ducts meet.
+
+    A thinned skeleton puts a branch point where the medial axis forks, which for
+    ducts meeting at a narrow angle lies up to a radius or two downstream of where
+    their axes cross (their walls still overlap there).  Each incident duct's axis is
+    fitted by a line over the stretch from 1 to 4 radii away from the branch point
+    (where it no longer feels the others); the point nearest to all these lines (least
+    squares) becomes the branch point, if it lies within two radii of the old one.
+    """
+    g = ctx.g
+    nodes = [n for n in g.nodes if n not in protect and len(g.incident[n]) >= 3]
+    if not nodes:
+        return
+    radii = ctx.radius_at_nodes(nodes)
+    for n, r in zip(nodes, radii.tolist()):
+        a, b = max(r, 0.5), max(4.0 * r, 2.0)
+        A = np.zeros((3, 3))
+        rhs = np.zeros(3)
+        fits = 0
+        for e in g.incident[n]:
+            edge = g.edge_from(e, n)
+            p = edge.points_mm
+            s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+            sel = (s >= a) & (s <= min(b, 0.75 * s[-1]))
+            if sel.sum() < 3:
+                continue
+            q = p[sel]
+            c = q.mean(axis=0)
+            u = np.linalg.svd(q - c, full_matrices=False)[2][0]
+            P = np.eye(3) - np.outer(u, u)
+            A += P
+            rhs += P @ c
+            fits += 1
+        if fits < 2 or np.linalg.cond(A) > 1e6:
+            continue
+        x = np.linalg.solve(A, rhs)
+        if np.linalg.norm(x - g.pos_mm[n]) > 2.0 * r:
+            continue
+        x_idx = ctx.frame.physical_to_array_index(x)
+        for e in list(g.incident[n]):
+            edge = g.edge_from(e, n)
+            p = edge.points_mm
+            s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+            drop = int(np.searchsorted(s, min(a, 0.5 * s[-1])))
+            drop = min(max(drop, 1), len(p) - 1)
+            lab = np.concatenate([[edge.gap[:drop].max()], edge.gap[drop:]])
+            pts = np.concatenate([x[None], p[drop:]])
+            idx = np.concatenate([x_idx[None], edge.index_zyx[drop:]])
+            g.remove_edge(e)
+            g.add_edge(n, edge.v, pts, idx, lab)
+        g.pos_mm[n] = x
+        g.index_zyx[n] = x_idx
 
 
 def _tip_direction(edge: Edge, *, length_mm: float = 3.0) -> np.ndarray:
@@ -529,97 +752,145 @@ def _tip_direction(edge: Edge, *, length_mm: float = 3.0) -> np.ndarray:
 
 def _bridge_gaps(ctx: _Ctx, roots: list[int | None], *, max_gap_mm: float,
                  max_gap_angle_deg: float, max_tip_angle_deg: float) -> dict[frozenset, str]:
-    """Join loose pieces to the rooted tree across lumen gaps; return why others stayed loose."""
+    """Join loose pieces to the rooted tree across lumen gaps; return why others stayed loose.
+
+    Every tip of every loose piece proposes joins to centreline of *other* components
+    within ``max_gap_mm`` in the direction it runs; the joins are then accepted cheapest
+    first as long as they link two different groups (Kruskal), so a piece beyond two
+    gaps joins the piece before it, which joins the tree.  Joins inside groups that never
+    reach an orifice are dropped again, and each tip is used at most once.
+    """
     g = ctx.g
     root_set = {r for r in roots if r is not None}
+    reasons: dict[frozenset, str] = {}
+    comps = g.components()
+    comp_of = {n: i for i, c in enumerate(comps) for n in c}
+    rooted = [bool(c & root_set) for c in comps]
+    pieces = [i for i, r in enumerate(rooted) if not r]
+    if not pieces or not root_set:
+        return reasons
     cos_piece = np.cos(np.radians(max_gap_angle_deg))
     cos_tip = np.cos(np.radians(max_tip_angle_deg))
     min_piece_mm = max(1.0, 3.0 * ctx.voxel_mm)   # shorter pieces give no direction
-    reasons: dict[frozenset, str] = {}
-    if not root_set:
-        return reasons
-    while True:
-        comps = g.components()
-        rooted_nodes = set().union(*[c for c in comps if c & root_set]) if comps else set()
-        pieces = [c for c in comps if not (c & root_set)]
-        if not pieces:
-            return reasons
-        r_edges = sorted({e for n in rooted_nodes for e in g.incident[n]})
-        pts, eid, kk = _all_edge_points(g, r_edges)
-        if len(pts) == 0:
-            return reasons
-        tree_kd = cKDTree(pts)
-        # tree tips (not roots) and the direction they run out of the tree
-        tip_dir: dict[int, np.ndarray] = {}
-        for n in rooted_nodes:
-            if n not in root_set and g.degree(n) == 1:
-                (e,) = g.incident[n]
-                tip_dir[n] = _tip_direction(g.edge_from(e, g.other(e, n)))
-        best = None
-        for comp in pieces:
-            key = frozenset(comp)
-            edges = g.component_edges(comp)
-            length = sum(g.edges[e].length_mm for e in edges)
-            if not edges:
-                reasons[key] = "a speck without centreline"
+    pts, eid, kk = _all_edge_points(g)
+    pt_comp = np.array([comp_of[g.edges[e].u] for e in eid.tolist()], np.int64)
+    kd = cKDTree(pts)
+    tip_dir: dict[int, np.ndarray] = {}
+    for n in g.nodes:
+        if n not in root_set and g.degree(n) == 1:
+            (e,) = g.incident[n]
+            tip_dir[n] = _tip_direction(g.edge_from(e, g.other(e, n)))
+
+    cands = []
+    for c in pieces:
+        comp = comps[c]
+        key = frozenset(comp)
+        edges = g.component_edges(comp)
+        length = sum(g.edges[e].length_mm for e in edges)
+        if not edges:
+            reasons[key] = "a speck without centreline"
+            continue
+        if length < min_piece_mm:
+            reasons[key] = f"too short ({length:.1f} mm) to give a direction"
+            continue
+        near = found = False
+        nearest = np.inf
+        for leaf in (n for n in comp if n in tip_dir):
+            p, d_p = g.pos_mm[leaf], tip_dir[leaf]
+            idx = np.asarray(kd.query_ball_point(p, max_gap_mm), np.int64)
+            idx = idx[pt_comp[idx] != c] if len(idx) else idx
+            if not len(idx):
                 continue
-            if length < min_piece_mm:
-                reasons[key] = f"too short ({length:.1f} mm) to give a direction"
-                continue
-            leaves = [n for n in comp if g.degree(n) == 1]
-            near = False
-            for leaf in leaves:
-                (e,) = g.incident[leaf]
-                d_p = _tip_direction(g.edge_from(e, g.other(e, leaf)))   # out of the piece
-                p = g.pos_mm[leaf]
-                cand = tree_kd.query_ball_point(p, max_gap_mm)
-                if not cand:
-                    continue
-                near = True
-                cand = np.asarray(cand)
-                gvec = pts[cand] - p
-                dist = np.linalg.norm(gvec, axis=1)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    cos_p = np.where(dist > ctx.voxel_mm, (gvec @ d_p) / dist, 1.0)
-                ok = cos_p >= cos_piece
-                for j in np.flatnonzero(ok):
-                    ci = cand[j]
-                    e_t, k_t = int(eid[ci]), int(kk[ci])
-                    edge_t = g.edges[e_t]
-                    node_t = edge_t.u if k_t == 0 else (edge_t.v if k_t == len(edge_t.points_mm) - 1 else None)
-                    cos_t = None
-                    if node_t in tip_dir and dist[j] > ctx.voxel_mm:
-                        c = float((-gvec[j] @ tip_dir[node_t]) / dist[j])
-                        cos_t = c if c >= cos_tip else None
-                    elif node_t in tip_dir:
-                        cos_t = 1.0
-                    kind = "continuation" if cos_t is not None else "side"
-                    cost = dist[j] * (1.0 + (1.0 - cos_p[j]) + ((1.0 - cos_t) if cos_t is not None else 0.5))
-                    if best is None or cost < best[0]:
-                        best = (cost, comp, leaf, e_t, k_t, kind, float(dist[j]), float(cos_p[j]), cos_t, length)
-            if not near:
-                d, _ = tree_kd.query(np.array([g.pos_mm[n] for n in (leaves or list(comp))]))
-                reasons[key] = (f"no rooted duct within {max_gap_mm:.0f} mm of its tips "
-                                f"(nearest {float(np.min(d)):.1f} mm)")
+            near = True
+            gvec = pts[idx] - p
+            dist = np.linalg.norm(gvec, axis=1)
+            nearest = min(nearest, float(dist.min()))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cos_p = np.where(dist > ctx.voxel_mm, (gvec @ d_p) / dist, 1.0)
+            best: dict[int, tuple] = {}        # cheapest join per target component
+            for j in np.flatnonzero(cos_p >= cos_piece):
+                e_t, k_t = int(eid[idx[j]]), int(kk[idx[j]])
+                edge_t = g.edges[e_t]
+                node_t = edge_t.u if k_t == 0 else (edge_t.v if k_t == len(edge_t.points_mm) - 1 else None)
+                cos_t = None
+                if node_t in tip_dir:
+                    c_t = 1.0 if dist[j] <= ctx.voxel_mm else float((-gvec[j] @ tip_dir[node_t]) / dist[j])
+                    cos_t = c_t if c_t >= cos_tip else None
+                kind = "continuation" if cos_t is not None else "side"
+                cost = dist[j] * (1.0 + (1.0 - cos_p[j]) + ((1.0 - cos_t) if cos_t is not None else 0.5))
+                t_comp = int(pt_comp[idx[j]])
+                if t_comp not in best or cost < best[t_comp][0]:
+                    best[t_comp] = (float(cost), c, leaf, t_comp, e_t, k_t,
+                                    node_t if kind == "continuation" else None,
+                                    kind, float(dist[j]), float(cos_p[j]), cos_t, float(length))
+            found |= bool(best)
+            cands.extend(best.values())
+        if not near:
+            reasons[key] = f"no other centreline within {max_gap_mm:.0f} mm of its tips"
+        elif not found:
+            reasons[key] = (f"nothing within {max_gap_mm:.0f} mm in the direction it runs (limit "
+                            f"{max_gap_angle_deg:.0f} degrees; nearest centreline {nearest:.1f} mm)")
+        else:
+            reasons[key] = "it joins only other pieces that reach no orifice"
+
+    parent = list(range(len(comps)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    group_rooted = list(rooted)
+    used_tips: set[int] = set()
+    accepted = []
+    for cand in sorted(cands, key=lambda t: (t[0], t[1], t[2])):
+        _, c, leaf, t_comp, e_t, k_t, t_tip, *_ = cand
+        a, b = find(c), find(t_comp)
+        if a == b or (group_rooted[a] and group_rooted[b]) or leaf in used_tips or t_tip in used_tips:
+            continue
+        parent[a] = b
+        group_rooted[b] = group_rooted[a] or group_rooted[b]
+        used_tips.add(leaf)
+        if t_tip is not None:
+            used_tips.add(t_tip)
+        accepted.append(cand)
+    accepted = [a for a in accepted if group_rooted[find(a[1])]]
+
+    # target points become nodes; several joins may land on one edge: split from the far end
+    by_edge: dict[int, list[int]] = {}
+    for a in accepted:
+        by_edge.setdefault(a[4], []).append(a[5])
+    node_at: dict[tuple[int, int], int] = {}
+    for e, ks in by_edge.items():
+        cur = e
+        for k in sorted(set(ks), reverse=True):
+            edge = g.edges[cur]
+            if k <= 0:
+                node_at[(e, k)] = edge.u
+            elif k >= len(edge.points_mm) - 1:
+                node_at[(e, k)] = edge.v
             else:
-                reasons[key] = (f"no rooted duct within {max_gap_mm:.0f} mm in the direction it runs "
-                                f"(limit {max_gap_angle_deg:.0f} degrees)")
-        if best is None:
-            return reasons
-        _, comp, leaf, e_t, k_t, kind, dist, cos_p, cos_t, length = best
-        reasons.pop(frozenset(comp), None)
-        q = _node_at(g, e_t, k_t)
+                node_at[(e, k)], cur, _ = g.split_edge(cur, k)
+    for a in accepted:
+        _, c, leaf, t_comp, e_t, k_t, t_tip, kind, dist, cos_p, cos_t, length = a
+        reasons.pop(frozenset(comps[c]), None)
+        q = node_at[(e_t, k_t)]
         n_pts = max(2, int(np.ceil(dist / ctx.voxel_mm)) + 1)
         t = np.linspace(0.0, 1.0, n_pts)[:, None]
-        pts_b = g.pos_mm[q] + t * (g.pos_mm[leaf] - g.pos_mm[q])
-        idx_b = g.index_zyx[q] + t * (g.index_zyx[leaf] - g.index_zyx[q])
         gap_id = len(ctx.report.gaps)
-        g.add_edge(q, leaf, pts_b, idx_b, np.full(n_pts, gap_id))
+        g.add_edge(q, leaf, g.pos_mm[q] + t * (g.pos_mm[leaf] - g.pos_mm[q]),
+                   g.index_zyx[q] + t * (g.index_zyx[leaf] - g.index_zyx[q]), np.full(n_pts, gap_id))
         ctx.report.gaps.append(GapBridge(
             gap=gap_id, start_mm=g.pos_mm[q].copy(), end_mm=g.pos_mm[leaf].copy(), length_mm=dist,
             kind=kind, piece_angle_deg=float(np.degrees(np.arccos(np.clip(cos_p, -1, 1)))),
             tree_angle_deg=None if cos_t is None else float(np.degrees(np.arccos(np.clip(cos_t, -1, 1)))),
-            piece_length_mm=float(length)))
+            piece_length_mm=length))
+    # pieces joined through other pieces keep no stale reason
+    for c in pieces:
+        if group_rooted[find(c)]:
+            reasons.pop(frozenset(comps[c]), None)
+    return reasons
 
 
 def _gap_runs(labels: np.ndarray) -> dict[int, tuple[int, int]]:

@@ -155,8 +155,8 @@ def two_systems(*, spacing_xyz=(0.2, 0.2, 1.0), flip_xyz=(False, False, False), 
     oa, ob = (2.0, 8.5, 4.0), (2.0, 11.5, 4.0)
     ka, kb = (7.0, 9.1, 4.0), (7.0, 10.9, 4.0)       # 1.8 mm apart: radius-1.0 lumens overlap
     ea = (26.0, 3.0, 4.0)
-    jb = (16.0, 14.0, 4.0)
-    b1, b2 = (27.0, 20.0, 4.0), (28.0, 13.0, 5.0)
+    jb = (15.0, 13.5, 4.0)
+    b1, b2 = (24.0, 19.5, 4.0), (26.0, 8.5, 5.0)     # 58 degrees apart, 5 mm clear of system 0
     caps = [*_chain([oa, ka, ea], 1.0), *_chain([ob, kb, jb], 1.0), (jb, b1, 0.8), (jb, b2, 0.8)]
     br = [DrawnBranch([oa, ka, ea], 1.0, None, 1, system=0),
           DrawnBranch([ob, kb, jb], 1.0, None, 1, system=1),

@@ -1,0 +1,630 @@
+"""Automatic findings along a duct tree: filling defects, cut-offs, ectasia, cysts, bubbles.
+
+The detector reads the volume *along* a duct tree (a reconstruction, or the truth of a
+sample): every branch is straightened into an in-plane curved planar reformation
+(:mod:`reconstruction.lesions_profile`), where DBT resolves shape best, and every
+measurement is relative to the local duct (its contrast above the local background, its
+calibre away from the finding) or to the duct's system, in millimetres.
+
+What is called what
+-------------------
+filling_defect
+    A void inside a contrast-filled duct that *expands* the lumen (its outer calibre is
+    well above the duct's normal calibre) or sits in a duct dilated before it
+    (:mod:`reconstruction.lesions_voids`); or an obstruction: the column ends in a
+    hollow, dilated meniscus (:mod:`reconstruction.lesions_tips`).
+air_bubble
+    A void that fits the duct: no expansion, no proximal dilation.  Reported with
+    ``is_artefact=True`` and a low lesion confidence.
+cutoff
+    A tip that stops bluntly at a calibre above the system's terminal ducts, not tapered
+    from its parent, well short of where the ducts from the same branch point end.
+ectasia
+    A duct segment wider than ``ectasia_width_mm`` (``ampulla_width_mm`` within
+    ``ampulla_reach_mm`` of the orifice along the duct) *and* clearly wider than the
+    ducts around it; a dilation explained by a filling defect or a cyst is reported with
+    that finding instead.
+cyst
+    A round pool at the end of a duct, bright to its centre, much wider than the duct.
+
+Examples
+--------
+>>> from reconstruction.findings_detect import detect_findings      # doctest: +SKIP
+>>> findings = detect_findings(volume, tree)                          # doctest: +SKIP
+>>> [(f.kind, round(f.diameter_mm, 1), f.is_artefact) for f in findings]  # doctest: +SKIP
+[('filling_defect', 5.4, False), ('air_bubble', 1.9, True)]
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from .findings import Finding
+from .lesions_profile import (BEYOND, OWN, DuctProfile, LumenRows, _main_child, duct_path, lumen_rows,
+                              profile_path, refine_background, to_array_mm)
+from .lesions_tips import TipMeasure, measure_tip, premature_end
+from .lesions_voids import VoidCandidate, find_voids
+from .tree import DuctTree, resample_polyline
+from .volume import Volume
+
+__all__ = ["FindingOptions", "BranchView", "detect_findings", "measure_branches"]
+
+
+@dataclass(frozen=True)
+class FindingOptions:
+    """Every threshold of the detector, in mm or relative to the local duct.
+
+    Attributes
+    ----------
+    step_mm : float or None
+        Sampling step along and across ducts; None: the in-plane voxel size (0.08-0.2 mm).
+    context_mm : float
+        Parent and child centreline added to each branch's view.
+    beyond_tip_mm : float
+        Straight extension past each tip (to see what stops the column).
+    z_search_mm : float
+        How far along z a centreline point may move to the plane of best focus.
+    min_void_mm : float
+        Smallest void reported (in-plane extent at half depth).
+    void_depth : float
+        Share of the duct contrast a void's centre must lose.
+    void_ring : float
+        Rim contrast above the void centre, as a share of the duct contrast, required
+        outside bridged gaps (a duct that merely fades has none).
+    void_significance : float
+        Contrast loss over the row-to-row noise of the centre contrast.
+    void_min_cnr : float
+        Duct contrast over image noise below which voids are not judged.
+    max_background_step : float
+        Largest change of background across a void, as a share of the duct contrast
+        (skin lines and the nipple's edge fake voids).
+    papilloma_expansion : float
+        Lumen calibre at a void over the duct's normal calibre from which the void is a
+        lesion expanding the duct (midpoint of the confidence ramp).
+    papilloma_dilation : float
+        Calibre just before a void over the normal calibre from which the duct counts as
+        dilated proximal to it (midpoint of the confidence ramp).
+    defect_dilation_reach_mm : float
+        How far before a filling defect a dilated duct is attributed to it.
+    ectasia_width_mm, ampulla_width_mm, ampulla_reach_mm : float
+        Ectasia thresholds: wider than 2 mm, or 3 mm within ~15 mm of the orifice.
+    ectasia_relative : float
+        An ectatic segment must also be this much wider than the ducts around it.
+    ectasia_min_length_mm : float
+        Shortest dilated segment reported.
+    cyst_ratio, cyst_margin_mm : float
+        A cyst is at least ``cyst_ratio`` times, and ``cyst_margin_mm`` more than, the
+        calibre of the duct feeding it.
+    obstruction_dilation : float
+        A column ending at least this much wider than the duct before it, and not in a
+        round pool, ends at an obstruction (a filling defect).
+    cutoff_calibre_ratio : float
+        A cut-off ends at least this much wider than the median terminal duct of its
+        system (midpoint of the confidence ramp).
+    cutoff_premature_ratio : float
+        ... and at most this share of the length the ducts from the same branch point run
+        on for (midpoint of the confidence ramp).
+    cutoff_min_taper : float
+        ... and not tapered below this share of its parent's calibre.
+    report_threshold : float
+        Lesion findings below this confidence are dropped (artefacts are always kept).
+    """
+
+    step_mm: float | None = None
+    context_mm: float = 8.0
+    beyond_tip_mm: float = 10.0
+    z_search_mm: float = 2.0
+    min_void_mm: float = 0.8
+    void_depth: float = 0.3
+    void_ring: float = 0.1
+    void_significance: float = 5.0
+    void_min_cnr: float = 5.0
+    max_background_step: float = 0.35
+    papilloma_expansion: float = 2.4
+    papilloma_dilation: float = 1.5
+    defect_dilation_reach_mm: float = 15.0
+    ectasia_width_mm: float = 2.0
+    ampulla_width_mm: float = 3.0
+    ampulla_reach_mm: float = 15.0
+    ectasia_relative: float = 1.5
+    ectasia_min_length_mm: float = 2.0
+    cyst_ratio: float = 2.0
+    cyst_margin_mm: float = 1.5
+    obstruction_dilation: float = 1.8
+    cutoff_calibre_ratio: float = 1.15
+    cutoff_premature_ratio: float = 0.6
+    cutoff_min_taper: float = 0.5
+    report_threshold: float = 0.5
+
+
+@dataclass
+class BranchView:
+    """One branch's straightened view and the lumen read from it.
+
+    Attributes
+    ----------
+    branch : int
+    profile : DuctProfile
+    rows : LumenRows
+    orifice_distance_mm : (M,) ndarray
+        Distance along the ducts from the system's orifice, per row.
+    tip : TipMeasure or None
+        Only for terminal branches.
+    """
+
+    branch: int
+    profile: DuctProfile
+    rows: LumenRows
+    orifice_distance_mm: np.ndarray
+    tip: TipMeasure | None = None
+
+    def own_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.profile.part == OWN)
+
+
+def _ramp(x: float, lo: float, hi: float) -> float:
+    """0 below ``lo``, 1 above ``hi``, linear between (NaN counts as 0)."""
+    if not np.isfinite(x):
+        return 0.0
+    return float(np.clip((x - lo) / max(hi - lo, 1e-9), 0.0, 1.0))
+
+
+def _median(v: np.ndarray) -> float:
+    v = np.asarray(v, float)
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else float("nan")
+
+
+def _tree_samples(tree: DuctTree, frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Array-mm samples of every centreline (every 0.5 mm), their branch ids and radii."""
+    q, ids, rad = [], [], []
+    for b in tree.branches:
+        if len(b.points_mm) == 0:
+            continue
+        p, r = resample_polyline(b.points_mm, step_mm=0.5, values=b.radius_mm)
+        q.append(to_array_mm(frame, p))
+        ids.append(np.full(len(p), b.id))
+        rad.append(np.atleast_1d(r))
+    if not q:
+        return np.zeros((0, 3)), np.zeros(0, int), np.zeros(0)
+    return np.concatenate(q), np.concatenate(ids), np.concatenate(rad)
+
+
+def measure_branches(volume: Volume, tree: DuctTree, *, options: FindingOptions | None = None
+                     ) -> dict[int, BranchView]:
+    """Straightened views of every branch of ``tree`` (the detector's measurements).
+
+    Parameters
+    ----------
+    volume : Volume
+    tree : DuctTree
+    options : FindingOptions, optional
+
+    Returns
+    -------
+    dict of int to BranchView
+    """
+    opt = options or FindingOptions()
+    frame = volume.frame
+    array = np.asarray(volume.array, dtype=np.float32)
+    step = opt.step_mm or float(np.clip(min(frame.spacing[0], frame.spacing[1]), 0.08, 0.2))
+    z_search = opt.z_search_mm if array.shape[0] > 1 else 0.0
+    q_all, id_all, r_all = _tree_samples(tree, frame)
+    views: dict[int, BranchView] = {}
+    for b in tree.branches:
+        if len(b.points_mm) < 2:
+            continue
+        is_tip = tree.is_tip(b.id)
+        path = duct_path(tree, b.id, context_mm=opt.context_mm, beyond_mm=opt.beyond_tip_mm if is_tip else 0.0)
+        r_max = float(np.max(path.radius_mm)) if len(path.radius_mm) else 1.0
+        half_span = max(4.0, 2.5 * r_max + 2.0, 8.0 if is_tip else 0.0)
+        members = {b.id}
+        if b.parent is not None:
+            members.add(b.parent)
+        child = _main_child(tree, b.id)
+        if child is not None:
+            members.add(child)
+        prof = profile_path(array, frame, path, step_mm=step, half_span_mm=half_span, z_search_mm=z_search,
+                            other_points_q=q_all, other_branch=id_all, other_radius=r_all,
+                            path_branches=members)
+        rows = lumen_rows(prof)
+        # Second pass: background outside the lumen as measured, not as the tree says.
+        prof = refine_background(prof, rows)
+        rows = lumen_rows(prof)
+        own = np.flatnonzero(prof.part == OWN)
+        d0 = tree.distance_along_duct_mm(b.id, 0)
+        dist = d0 + (prof.s_mm - (prof.s_mm[own[0]] if own.size else 0.0))
+        view = BranchView(branch=b.id, profile=prof, rows=rows, orifice_distance_mm=dist)
+        if is_tip:
+            view.tip = measure_tip(prof, rows)
+        views[b.id] = view
+    return views
+
+
+# ----------------------------------------------------------------------------- voids
+def _void_reference(v: VoidCandidate, view: BranchView) -> float:
+    """The duct's normal calibre around a void: the narrower far side, else the near one."""
+    m = v.measures
+    far = [x for x in (m["proximal_far"], m["distal_far"]) if np.isfinite(x)]
+    if far:
+        return float(min(far))
+    near = [x for x in (m["proximal_near"], m["distal_near"]) if np.isfinite(x)]
+    if near:
+        return float(min(near))
+    return float(2.0 * np.median(view.profile.radius_hint_mm))
+
+
+def _accept_void(v: VoidCandidate, opt: FindingOptions) -> bool:
+    m = v.measures
+    if v.cnr < opt.void_min_cnr or m["significance"] < opt.void_significance:
+        return False
+    if m["background_step"] > opt.max_background_step:
+        return False
+    # Darker than the background by more than the duct's own contrast: not a lumen.
+    if v.depth > 1.5:
+        return False
+    need_ring = 0.0 if v.bridged else opt.void_ring
+    return bool(m["ring"] >= need_ring and v.depth >= opt.void_depth)
+
+
+def _void_finding(v: VoidCandidate, view: BranchView, tree: DuctTree, frame, opt: FindingOptions,
+                  *, obstructing: bool = False, tip: TipMeasure | None = None) -> Finding:
+    prof = view.profile
+    ref = _void_reference(v, view)
+    if obstructing and tip is not None and np.isfinite(tip.duct_width_mm):
+        ref = min(ref, tip.duct_width_mm) if np.isfinite(ref) else tip.duct_width_mm
+    expansion = v.lumen_width_mm / ref if ref > 0 and np.isfinite(v.lumen_width_mm) else float("nan")
+    prox = v.measures["proximal_near"]
+    dilation = prox / ref if ref > 0 and np.isfinite(prox) else float("nan")
+    e = _ramp(expansion, opt.papilloma_expansion - 0.6, opt.papilloma_expansion + 0.6)
+    d = _ramp(dilation, opt.papilloma_dilation - 0.3, opt.papilloma_dilation + 0.3)
+    lesion = max(e, d)
+    b = tree.branches[v.branch]
+    center = prof.physical(frame, [v.row], [v.center_offset_mm])[0]
+    strength = _ramp(v.depth, opt.void_depth, opt.void_depth + 0.3) * _ramp(v.measures["ring"], 0.0, 0.3)
+    details = {
+        "depth": round(v.depth, 3),
+        "void_length_mm": round(v.length_mm, 2), "void_across_mm": round(v.across_mm, 2),
+        "lumen_width_mm": round(v.lumen_width_mm, 2), "normal_calibre_mm": round(ref, 2),
+        "expansion": round(expansion, 2), "proximal_width_mm": round(prox, 2) if np.isfinite(prox) else None,
+        "proximal_dilation": round(dilation, 2) if np.isfinite(dilation) else None,
+        "ring": round(v.measures["ring"], 3), "roundness": _r(v.measures["roundness"]),
+        "edge_sharpness_per_mm": _r(v.measures["edge_sharpness"]), "cnr": round(v.cnr, 1),
+        "bridged": v.bridged, "obstructing": obstructing,
+        "distance_from_orifice_mm": round(float(view.orifice_distance_mm[v.row]), 1),
+        "lesion_probability": round(lesion, 3),
+    }
+    diameter = float(max(v.length_mm, v.across_mm))
+    if obstructing or lesion >= 0.5:
+        conf = float(np.clip(0.5 + 0.5 * lesion * (0.5 + 0.5 * strength), 0.0, 1.0))
+        if obstructing:
+            conf = float(max(conf, 0.6))
+        return Finding("filling_defect", center, diameter, confidence=conf, system=b.system, branch=b.id,
+                       generation=b.generation, details=details)
+    details["artefact_probability"] = round(1.0 - lesion, 3)
+    details["why"] = "void fits the duct: no expansion of the lumen and no dilation before it"
+    return Finding("air_bubble", center, diameter, confidence=float(np.clip(0.5 * lesion, 0.0, 0.5)),
+                   system=b.system, branch=b.id, generation=b.generation, is_artefact=True, details=details)
+
+
+def _r(x: float, nd: int = 3):
+    return round(float(x), nd) if x is not None and np.isfinite(x) else None
+
+
+def _merge_duplicates(findings: list[Finding]) -> list[Finding]:
+    """One finding per lesion: the same void seen from two branch views keeps the surer."""
+    order = sorted(range(len(findings)), key=lambda i: -findings[i].confidence)
+    kept: list[Finding] = []
+    for i in order:
+        f = findings[i]
+        dup = False
+        for g in kept:
+            if g.kind != f.kind and not ({g.kind, f.kind} <= {"filling_defect", "air_bubble"}):
+                continue
+            tol = max(1.5, 0.5 * max(f.diameter_mm, g.diameter_mm))
+            if np.linalg.norm(f.center_mm - g.center_mm) <= tol:
+                dup = True
+                break
+        if not dup:
+            kept.append(f)
+    return kept
+
+
+# ------------------------------------------------------------------------------ tips
+def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: FindingOptions,
+                  obstructed: set[int]) -> list[Finding]:
+    out: list[Finding] = []
+    tips = {bid: v for bid, v in views.items() if v.tip is not None and bid not in obstructed}
+    cysts: set[int] = set()
+    for bid, v in tips.items():
+        t = v.tip
+        m = t.measures
+        b = tree.branches[bid]
+        duct = t.duct_width_mm
+        upstream = m["upstream_width_mm"]
+        end_w = m["end_lumen_width_mm"]
+        if not (np.isfinite(duct) and np.isfinite(t.blob_width_mm)):
+            continue
+        big = t.blob_width_mm >= max(opt.cyst_ratio * duct, duct + opt.cyst_margin_mm)
+        roundish = 0.5 <= t.blob_length_mm / max(t.blob_width_mm, 1e-9) <= 2.0
+        full = np.isfinite(t.blob_centre_ratio) and t.blob_centre_ratio >= 0.7
+        if big and roundish and full and t.blob_reaches_end:
+            center = v.profile.physical(frame, [t.blob_row], [v.rows.centre_offset[t.blob_row]])[0]
+            size = _ramp(t.blob_width_mm / max(duct, 1e-9), opt.cyst_ratio, 2 * opt.cyst_ratio)
+            conf = float(np.clip(0.6 + 0.4 * size, 0.0, 1.0))
+            out.append(Finding("cyst", center, float(max(t.blob_width_mm, t.blob_length_mm)), confidence=conf,
+                               system=b.system, branch=bid, generation=b.generation,
+                               details={"width_mm": round(t.blob_width_mm, 2), "length_mm": round(t.blob_length_mm, 2),
+                                        "duct_width_mm": round(duct, 2),
+                                        "ratio_to_duct": round(t.blob_width_mm / duct, 2),
+                                        "centre_over_rim": round(t.blob_centre_ratio, 2),
+                                        "cnr": round(t.cnr, 1)}))
+            cysts.add(bid)
+            continue
+        # An obstruction: the column ends dilated, hollow or in a concave meniscus.
+        dil = end_w / upstream if np.isfinite(end_w) and np.isfinite(upstream) and upstream > 0 else float("nan")
+        conc = m["concavity_mm"]
+        if np.isfinite(dil) and dil >= opt.obstruction_dilation and conc >= 0.5 and m["blob_shift_mm"] <= 0.25 * end_w \
+                and t.blob_length_mm >= 2.0 and np.isfinite(t.blob_centre_ratio) and t.blob_centre_ratio <= 0.6:
+            concave = _ramp(conc, 0.0, 0.5)
+            hollow = _ramp(-t.blob_centre_ratio, -0.8, -0.5) if np.isfinite(t.blob_centre_ratio) else 0.0
+            c_dil = _ramp(dil, opt.obstruction_dilation, 2 * opt.obstruction_dilation)
+            conf = float(np.clip(0.5 + 0.25 * c_dil + 0.25 * max(concave, hollow), 0.0, 1.0))
+            row = int(np.clip(m["meniscus_row"], 0, len(v.profile.s_mm) - 1))
+            center = v.profile.physical(frame, [row], [m["meniscus_offset_mm"]])[0]
+            diameter = float(m["hollow_width_mm"]) if m["hollow_width_mm"] > 0 else 0.8 * end_w
+            out.append(Finding("filling_defect", center, diameter, confidence=conf, system=b.system, branch=bid,
+                               generation=b.generation,
+                               details={"obstructing": True, "end_width_mm": round(end_w, 2),
+                                        "upstream_width_mm": round(upstream, 2), "end_dilation": round(dil, 2),
+                                        "meniscus_concavity_mm": _r(conc, 2),
+                                        "meniscus": "concave" if conc > 0 else ("flat" if conc > -0.2 else "convex"),
+                                        "hollow_width_mm": round(float(m["hollow_width_mm"]), 2),
+                                        "centre_over_rim": _r(t.blob_centre_ratio, 2), "cnr": round(t.cnr, 1),
+                                        "distance_from_orifice_mm": round(float(v.orifice_distance_mm[row]), 1)}))
+            obstructed.add(bid)
+    # Cut-offs: compare each remaining tip with the terminal ducts of its system.
+    by_system: dict[int, list[float]] = {}
+    for bid, v in tips.items():
+        if bid in cysts or bid in obstructed:
+            continue
+        if np.isfinite(v.tip.end_width_mm):
+            by_system.setdefault(tree.branches[bid].system, []).append(v.tip.end_width_mm)
+    for bid, v in tips.items():
+        if bid in cysts or bid in obstructed:
+            continue
+        t = v.tip
+        b = tree.branches[bid]
+        if b.parent is None or not np.isfinite(t.end_width_mm):
+            continue
+        terminal = float(np.median(by_system.get(b.system, [t.end_width_mm])))
+        calibre = t.end_width_mm / max(terminal, 1e-9)
+        pv = views.get(b.parent)
+        parent_w = _median(pv.rows.width[pv.own_rows()][-max(int(4.0 / pv.profile.step_mm), 2):]) if pv else np.nan
+        taper = t.end_width_mm / parent_w if np.isfinite(parent_w) and parent_w > 0 else 1.0
+        early = premature_end(tree, bid)
+        c_cal = _ramp(calibre, opt.cutoff_calibre_ratio - 0.1, opt.cutoff_calibre_ratio + 0.1)
+        c_pre = _ramp(-early["ratio"], -(opt.cutoff_premature_ratio + 0.15), -(opt.cutoff_premature_ratio - 0.15))
+        c_tap = _ramp(taper, opt.cutoff_min_taper - 0.1, opt.cutoff_min_taper + 0.1)
+        c_img = _ramp(t.cnr, 3.0, 6.0)
+        conf = float((c_cal * c_pre * c_tap * c_img) ** 0.5)
+        if conf < opt.report_threshold:
+            continue
+        center = v.profile.physical(frame, [t.end_row], [v.rows.centre_offset[t.end_row]])[0]
+        out.append(Finding("cutoff", center, float(t.end_width_mm), confidence=conf, system=b.system, branch=bid,
+                           generation=b.generation,
+                           details={"end_width_mm": round(t.end_width_mm, 2),
+                                    "terminal_width_mm": round(terminal, 2), "calibre_ratio": round(calibre, 2),
+                                    "parent_width_mm": _r(parent_w, 2), "taper": round(taper, 2),
+                                    "length_from_branch_point_mm": round(early["own_mm"], 1),
+                                    "sibling_length_mm": _r(early["sibling_mm"], 1),
+                                    "premature_ratio": _r(early["ratio"], 2),
+                                    "fall_mm": _r(t.fall_mm, 2), "cnr": round(t.cnr, 1)}))
+    return out
+
+
+# --------------------------------------------------------------------------- ectasia
+def _ectasia_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: FindingOptions,
+                      excluded: list[tuple[np.ndarray, float]]) -> list[Finding]:
+    segments = []
+    for bid, v in views.items():
+        prof, rows = v.profile, v.rows
+        step = prof.step_mm
+        own = v.own_rows()
+        if own.size < 3:
+            continue
+        w = rows.width
+        w_s = ndimage.median_filter(np.nan_to_num(w, nan=0.0), size=max(int(1.5 / step) | 1, 3), mode="nearest")
+        w_s = np.where(np.isfinite(w), w_s, np.nan)
+        thr = np.where(v.orifice_distance_mm <= opt.ampulla_reach_mm, opt.ampulla_width_mm, opt.ectasia_width_mm)
+        wide = np.zeros(len(w_s), bool)
+        wide[own] = np.nan_to_num(w_s[own], nan=0.0) > thr[own]
+        # Bridge gaps shorter than a millimetre (a crossing hides the edges briefly).
+        gap = max(int(1.0 / step), 1)
+        wide = ndimage.binary_closing(wide, structure=np.ones(2 * gap + 1)) & (prof.part == OWN)
+        lab, n = ndimage.label(wide)
+        for sl in ndimage.find_objects(lab):
+            a, bb = sl[0].start, sl[0].stop - 1
+            if (bb - a + 1) * step < opt.ectasia_min_length_mm:
+                continue
+            seg_w = w_s[a: bb + 1]
+            k = a + int(np.nanargmax(seg_w))
+            segments.append((bid, a, bb, k, float(w_s[k]), float(thr[k])))
+    out: list[Finding] = []
+    for bid, a, bb, k, wmax, thr in segments:
+        v = views[bid]
+        prof = v.profile
+        center = prof.physical(frame, [k], [v.rows.centre_offset[k]])[0]
+        if any(np.linalg.norm(center - c) <= r for c, r in excluded):
+            continue
+        ref = _surrounding_calibre(tree, views, bid, a, bb)
+        rel = wmax / ref if np.isfinite(ref) and ref > 0 else float("nan")
+        c_rel = _ramp(rel, opt.ectasia_relative - 0.2, opt.ectasia_relative + 0.2)
+        c_abs = _ramp(wmax / thr, 1.0, 1.25)
+        conf = float(np.sqrt(c_rel * c_abs))
+        if conf < opt.report_threshold:
+            continue
+        b = tree.branches[bid]
+        out.append(Finding("ectasia", center, wmax, confidence=conf, system=b.system, branch=bid,
+                           generation=b.generation,
+                           details={"width_mm": round(wmax, 2), "threshold_mm": thr,
+                                    "at_ampulla": bool(thr == opt.ampulla_width_mm),
+                                    "segment_length_mm": round((bb - a + 1) * prof.step_mm, 1),
+                                    "surrounding_calibre_mm": _r(ref, 2), "relative_width": _r(rel, 2),
+                                    "distance_from_orifice_mm": round(float(v.orifice_distance_mm[k]), 1),
+                                    "measured": "in-plane edge-to-edge width"}))
+    return _merge_ectasia(out)
+
+
+def _surrounding_calibre(tree: DuctTree, views: dict[int, BranchView], bid: int, a: int, bb: int) -> float:
+    """Calibre of the ducts around a wide segment: the branch outside it, its parent's end
+    and its continuing child's start (median of what is available)."""
+    v = views[bid]
+    step = v.profile.step_mm
+    n = max(int(5.0 / step), 3)
+    pad = max(int(2.0 / step), 1)
+    own = v.own_rows()
+    refs = []
+    outside = np.concatenate([own[own < a - pad], own[own > bb + pad]])
+    if outside.size * step >= 3.0:
+        refs.append(_median(v.rows.width[outside]))
+    b = tree.branches[bid]
+    if b.parent is not None and b.parent in views:
+        pv = views[b.parent]
+        refs.append(_median(pv.rows.width[pv.own_rows()][-n:]))
+    child = _main_child(tree, bid)
+    if child is not None and child in views:
+        cv = views[child]
+        refs.append(_median(cv.rows.width[cv.own_rows()][pad: pad + n]))
+    refs = [r for r in refs if np.isfinite(r)]
+    return float(np.median(refs)) if refs else float("nan")
+
+
+def _merge_ectasia(findings: list[Finding]) -> list[Finding]:
+    """A dilated segment running across a branch point is one ectasia, not two."""
+    findings = sorted(findings, key=lambda f: -f.diameter_mm)
+    kept: list[Finding] = []
+    for f in findings:
+        if any(g.system == f.system and np.linalg.norm(f.center_mm - g.center_mm)
+               <= max(g.diameter_mm, f.diameter_mm) + g.details["segment_length_mm"] / 2 + 2.0 for g in kept):
+            continue
+        kept.append(f)
+    return kept
+
+
+# ---------------------------------------------------------------------------- public
+def detect_findings(volume: Volume, tree: DuctTree, *, lumen_mask: np.ndarray | None = None,
+                    options: FindingOptions | None = None, **overrides) -> list[Finding]:
+    """Automatic findings along every branch of a duct tree.
+
+    Parameters
+    ----------
+    volume : Volume
+        The galactogram (values proportional to attenuation; any offset or scale).
+    tree : DuctTree
+        Duct tree in the volume's physical mm (a reconstruction, or a truth tree).
+        ``Branch.bridged`` ranges mark where the lumen was interrupted: voids there need
+        no visible rim.
+    lumen_mask : (nz, ny, nx) bool ndarray, optional
+        The reconstruction's lumen mask; when given, each void records whether the mask
+        is interrupted there (``details["mask_gap"]``).
+    options : FindingOptions, optional
+    **overrides
+        Any ``FindingOptions`` field, e.g. ``ectasia_width_mm=2.5``.
+
+    Returns
+    -------
+    list of Finding
+        Lesion findings with confidence >= ``report_threshold``, and every air bubble
+        (``is_artefact=True``), sorted by system, branch and distance from the orifice.
+
+    Raises
+    ------
+    ValueError
+        If the mask's shape does not match the volume or an option is unknown.
+    """
+    opt = options or FindingOptions()
+    if overrides:
+        names = {f.name for f in dataclasses.fields(FindingOptions)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise ValueError(f"unknown option(s) {sorted(unknown)}; expected some of {sorted(names)}")
+        opt = dataclasses.replace(opt, **overrides)
+    if lumen_mask is not None and tuple(np.shape(lumen_mask)) != tuple(volume.array.shape):
+        raise ValueError(f"lumen_mask shape {np.shape(lumen_mask)} does not match the volume "
+                         f"{volume.array.shape}")
+    if not tree.branches:
+        return []
+    frame = volume.frame
+    views = measure_branches(volume, tree, options=opt)
+
+    findings: list[Finding] = []
+    obstructed: set[int] = set()
+    for bid, v in views.items():
+        t = v.tip
+        for cand in find_voids(v.profile, v.rows, min_void_mm=opt.min_void_mm, core_depth=opt.void_depth,
+                               extent_depth=min(0.2, opt.void_depth),
+                               last_row=None if t is None else t.end_row,
+                               parts=(OWN,) if t is None else (OWN, BEYOND)):
+            if not _accept_void(cand, opt):
+                continue
+            if cand.enclosed:
+                f = _void_finding(cand, v, tree, frame, opt)
+            else:
+                # The column ends in it: an obstruction's concave meniscus, if it is the
+                # end of a tip's column (not a gap in the middle of a duct).
+                if t is None or cand.rows[1] < t.end_row - max(int(1.5 / v.profile.step_mm), 1):
+                    continue
+                f = _void_finding(cand, v, tree, frame, opt, obstructing=True, tip=t)
+                f.details["meniscus"] = "concave: the column ends round a void, contrast along its rim"
+                obstructed.add(bid)
+            if lumen_mask is not None:
+                f.details["mask_gap"] = _mask_gap(lumen_mask, frame, f.center_mm)
+            findings.append(f)
+    findings += _tip_findings(tree, views, frame, opt, obstructed)
+    findings = _merge_duplicates(findings)
+    _note_neighbours(findings)
+    excluded = [(f.center_mm, 0.5 * f.diameter_mm + 2.0) for f in findings if f.kind == "cyst"]
+    for f in findings:
+        if f.kind == "filling_defect":
+            excluded += _defect_zone(f, views, frame, opt)
+    findings += _ectasia_findings(tree, views, frame, opt, excluded)
+    findings = [f for f in findings if f.is_artefact or f.confidence >= opt.report_threshold]
+    findings.sort(key=lambda f: (f.system if f.system is not None else -1, f.branch if f.branch is not None else -1,
+                                 f.details.get("distance_from_orifice_mm", 0.0)))
+    return findings
+
+
+def _defect_zone(f: Finding, views: dict[int, BranchView], frame, opt: FindingOptions
+                 ) -> list[tuple[np.ndarray, float]]:
+    """Balls covering the duct dilated before (and around) a filling defect."""
+    v = views.get(f.branch)
+    if v is None:
+        return [(f.center_mm, 0.5 * f.diameter_mm + 3.0)]
+    pts = v.profile.physical(frame, np.arange(len(v.profile.s_mm)))
+    k = int(np.argmin(np.linalg.norm(pts - f.center_mm, axis=1)))
+    s = v.profile.s_mm
+    reach = opt.defect_dilation_reach_mm + 0.5 * f.diameter_mm
+    sel = (s >= s[k] - reach) & (s <= s[k] + 0.5 * f.diameter_mm + 3.0)
+    r = max(2.0, 0.5 * f.diameter_mm)
+    # The path's parent context covers the duct before the branch point too.
+    return [(p, r) for p in pts[sel][:: max(int(1.0 / v.profile.step_mm), 1)]]
+
+
+def _note_neighbours(findings: list[Finding]) -> None:
+    """Record voids of similar size in a row (bubbles often come in trains)."""
+    voids = [f for f in findings if f.kind in ("air_bubble", "filling_defect")]
+    for f in voids:
+        near = [g for g in voids if g is not f and np.linalg.norm(g.center_mm - f.center_mm) <= 4.0 * f.diameter_mm + 2]
+        f.details["similar_voids_nearby"] = int(sum(0.6 <= g.diameter_mm / max(f.diameter_mm, 1e-9) <= 1.6
+                                                    for g in near))
+
+
+def _mask_gap(mask: np.ndarray, frame, center_mm: np.ndarray) -> bool:
+    """True when the lumen mask is empty at the finding's centre (the void interrupts it)."""
+    idx = np.round(frame.physical_to_array_index(center_mm)).astype(int)
+    idx = np.clip(idx, 0, np.asarray(mask.shape) - 1)
+    return not bool(mask[tuple(idx)])

@@ -1,0 +1,673 @@
+"""Sampling the image along a duct: a straightened, in-plane view of the lumen.
+
+DBT resolves a duct well in the slice plane (0.1-0.15 mm) and poorly across slices
+(several mm of blur), so every shape measurement here is made *in the plane of the
+slices*.  Along a centreline we build a curved planar reformation (CPR): row ``m`` is the
+transverse intensity profile at arc length ``s[m]``, sampled along the in-plane normal of
+the duct at the slice depth where the duct is best in focus.  Widths, voids and ends are
+then read from the CPR relative to the *local* background and the *local* duct contrast,
+never from absolute intensities.
+
+Coordinates: "array mm" are numpy ``(z, y, x)`` indices times ``frame.spacing_zyx``; the
+frame's direction is orthonormal, so distances there are physical millimetres, and the
+in-plane (y, x) axes are the slice plane whatever the view (CC, MLO, ...).
+
+Notation
+--------
+M : samples along the path (rows of the CPR), every ``step_mm``.
+K : transverse samples (columns), offsets ``-half_span_mm .. +half_span_mm``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from .frame import ImageFrame
+from .tree import DuctTree
+
+__all__ = ["DuctPath", "DuctProfile", "LumenRows", "duct_path", "profile_path", "lumen_rows", "refine_background", "to_array_mm", "from_array_mm",
+           "robust_sigma", "running_percentile"]
+
+#: Labels of the parts of a :class:`DuctPath`.
+PARENT, OWN, CHILD, BEYOND = -1, 0, 1, 2
+
+
+def to_array_mm(frame: ImageFrame, points_mm: npt.ArrayLike) -> np.ndarray:
+    """Physical mm ``(..., 3)`` -> array-aligned mm ``(z, y, x) * spacing_zyx``."""
+    return frame.physical_to_array_index(points_mm) * np.asarray(frame.spacing_zyx)
+
+
+def from_array_mm(frame: ImageFrame, q: npt.ArrayLike) -> np.ndarray:
+    """Array-aligned mm ``(..., 3)`` -> physical mm."""
+    return frame.array_index_to_physical(np.asarray(q, float) / np.asarray(frame.spacing_zyx))
+
+
+def robust_sigma(values: npt.ArrayLike) -> float:
+    """Standard deviation from the median absolute deviation (ignores NaN and outliers)."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(v - np.median(v))))
+
+
+def running_percentile(values: npt.ArrayLike, *, window: int, q: float) -> np.ndarray:
+    """Percentile ``q`` of ``values`` over a centred window of ``window`` samples (NaN-aware).
+
+    Examples
+    --------
+    >>> running_percentile([0, 0, 5, 0, 0], window=3, q=50).tolist()
+    [0.0, 0.0, 0.0, 0.0, 0.0]
+    """
+    v = np.asarray(values, dtype=float)
+    n = len(v)
+    if n == 0:
+        return v.copy()
+    h = max(int(window) // 2, 0)
+    padded = np.concatenate([np.full(h, np.nan), v, np.full(h, np.nan)])
+    win = np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = np.nanpercentile(win, q, axis=1)
+    return np.where(np.isfinite(out), out, v)
+
+
+@dataclass
+class DuctPath:
+    """A branch's centreline extended by context: its parent's end, its main child, and a
+    straight run beyond a tip (where an obstruction, a cut-off or a cyst shows).
+
+    Attributes
+    ----------
+    branch : int
+    points_mm : (N, 3) ndarray
+        Physical mm, root end first.
+    radius_mm : (N,) ndarray
+    part : (N,) int ndarray
+        -1 parent, 0 the branch itself, 1 its continuation child, 2 extrapolated beyond a tip.
+    bridged : (N,) bool ndarray
+        Points the reconstruction bridged across an interrupted lumen.
+    point_index : (N,) ndarray
+        Index of each point in its own branch (-1 outside the branch).
+    """
+
+    branch: int
+    points_mm: np.ndarray
+    radius_mm: np.ndarray
+    part: np.ndarray
+    bridged: np.ndarray
+    point_index: np.ndarray
+
+
+def _main_child(tree: DuctTree, branch_id: int) -> int | None:
+    """The child that continues the duct: the most aligned with the branch's end direction."""
+    kids = tree.children(branch_id)
+    b = tree.branches[branch_id]
+    if not kids or len(b.points_mm) < 2:
+        return None
+    d_end = _end_direction(b.points_mm, length_mm=3.0)
+    best, best_cos = None, -2.0
+    for k in kids:
+        c = tree.branches[k].points_mm
+        if len(c) < 2:
+            continue
+        d = _end_direction(c[::-1], length_mm=3.0) * -1.0  # start direction of the child
+        cos = float(np.dot(d, d_end))
+        if cos > best_cos:
+            best, best_cos = k, cos
+    return best
+
+
+def _end_direction(points: np.ndarray, *, length_mm: float) -> np.ndarray:
+    """Unit direction of the last ``length_mm`` of a polyline (pointing out of its end)."""
+    p = np.asarray(points, float)
+    seg = np.linalg.norm(np.diff(p, axis=0), axis=1)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    j = int(np.searchsorted(s, s[-1] - length_mm, side="right")) - 1
+    j = min(max(j, 0), len(p) - 2)
+    v = p[-1] - p[j]
+    n = np.linalg.norm(v)
+    return v / n if n > 1e-9 else np.array([1.0, 0.0, 0.0])
+
+
+def _cut_by_length(points: np.ndarray, length_mm: float, *, from_end: bool) -> slice:
+    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    if from_end:
+        s = np.concatenate([[0.0], np.cumsum(seg[::-1])])
+        k = int(np.searchsorted(s, length_mm)) + 1
+        return slice(max(len(points) - k, 0), len(points))
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    k = int(np.searchsorted(s, length_mm)) + 1
+    return slice(0, min(k, len(points)))
+
+
+def duct_path(tree: DuctTree, branch_id: int, *, context_mm: float, beyond_mm: float) -> DuctPath:
+    """The centreline of ``branch_id`` with ``context_mm`` of parent before it, and either
+    ``context_mm`` of its main child after it or, at a tip, ``beyond_mm`` straight on.
+
+    Parameters
+    ----------
+    tree : DuctTree
+    branch_id : int
+    context_mm : float
+        Length of parent and child centreline to add (so that a lesion near a branch
+        point still has duct on both sides).
+    beyond_mm : float
+        Straight extrapolation past a tip along its end direction (0 to skip).
+
+    Returns
+    -------
+    DuctPath
+    """
+    b = tree.branches[branch_id]
+    pts, rad, part, brd, pidx = [], [], [], [], []
+    own_bridged = np.zeros(len(b.points_mm), bool)
+    for lo, hi in b.bridged:
+        own_bridged[max(int(lo), 0): int(hi) + 1] = True
+    if b.parent is not None and context_mm > 0:
+        pb = tree.branches[b.parent]
+        sl = _cut_by_length(pb.points_mm, context_mm, from_end=True)
+        # The parent's last point is the branch's first: skip it.
+        p_pts, p_rad = pb.points_mm[sl][:-1], pb.radius_mm[sl][:-1]
+        pts.append(p_pts), rad.append(p_rad), part.append(np.full(len(p_pts), PARENT))
+        brd.append(np.zeros(len(p_pts), bool)), pidx.append(np.full(len(p_pts), -1))
+    pts.append(b.points_mm), rad.append(b.radius_mm), part.append(np.full(len(b.points_mm), OWN))
+    brd.append(own_bridged), pidx.append(np.arange(len(b.points_mm)))
+    child = _main_child(tree, branch_id) if context_mm > 0 else None
+    if child is not None:
+        cb = tree.branches[child]
+        sl = _cut_by_length(cb.points_mm, context_mm, from_end=False)
+        c_pts, c_rad = cb.points_mm[sl][1:], cb.radius_mm[sl][1:]
+        pts.append(c_pts), rad.append(c_rad), part.append(np.full(len(c_pts), CHILD))
+        brd.append(np.zeros(len(c_pts), bool)), pidx.append(np.full(len(c_pts), -1))
+    elif tree.is_tip(branch_id) and beyond_mm > 0 and len(b.points_mm) >= 2:
+        d = _end_direction(b.points_mm, length_mm=max(2.0, 2.0 * float(b.radius_mm[-1])))
+        n = max(int(np.ceil(beyond_mm / 0.25)), 1)
+        ext = b.points_mm[-1] + np.outer(np.linspace(beyond_mm / n, beyond_mm, n), d)
+        pts.append(ext), rad.append(np.full(n, b.radius_mm[-1])), part.append(np.full(n, BEYOND))
+        brd.append(np.zeros(n, bool)), pidx.append(np.full(n, -1))
+    return DuctPath(branch=branch_id, points_mm=np.concatenate(pts), radius_mm=np.concatenate(rad),
+                    part=np.concatenate(part), bridged=np.concatenate(brd),
+                    point_index=np.concatenate(pidx).astype(float))
+
+
+@dataclass
+class DuctProfile:
+    """The CPR of one :class:`DuctPath` and what is read from it directly.
+
+    Attributes
+    ----------
+    branch : int
+    s_mm : (M,) ndarray
+        Arc length from the path's first point.
+    q : (M, 3) ndarray
+        Sample positions in array mm (z refined to the plane of best focus).
+    normal_yx : (M, 2) ndarray
+        In-plane unit normal (y, x) along which the row was sampled.
+    inplane : (M,) ndarray
+        In-plane share of the tangent (1: the duct lies in the slice; 0: it runs along z,
+        where in-plane widths mean little).
+    offsets_mm : (K,) ndarray
+    cpr : (M, K) ndarray
+        Intensity minus the local background.
+    own : (M, K) bool ndarray
+        False where a pixel lies nearer another branch of the tree than this path.
+    background : (M,) ndarray
+    noise : float
+        Robust sigma of the background pixels (the image's noise and texture).
+    radius_hint_mm : (M,) ndarray
+        The tree's radius, interpolated.
+    part, bridged, point_index : (M,) ndarrays
+        Interpolated from the :class:`DuctPath` (``point_index`` is fractional).
+    """
+
+    branch: int
+    s_mm: np.ndarray
+    q: np.ndarray
+    normal_yx: np.ndarray
+    inplane: np.ndarray
+    offsets_mm: np.ndarray
+    cpr: np.ndarray
+    own: np.ndarray
+    background: np.ndarray
+    noise: float
+    radius_hint_mm: np.ndarray
+    part: np.ndarray
+    bridged: np.ndarray
+    point_index: np.ndarray
+
+    @property
+    def step_mm(self) -> float:
+        return float(self.s_mm[1] - self.s_mm[0]) if len(self.s_mm) > 1 else 1.0
+
+    def samples(self, length_mm: float) -> int:
+        """Number of rows spanning ``length_mm`` (at least 1)."""
+        return max(int(round(length_mm / self.step_mm)), 1)
+
+    def physical(self, frame: ImageFrame, rows: npt.ArrayLike, offsets_mm: npt.ArrayLike | None = None
+                 ) -> np.ndarray:
+        """Physical mm of CPR positions (fractional rows, transverse offsets in mm)."""
+        rows = np.atleast_1d(np.asarray(rows, float))
+        m = np.arange(len(self.s_mm))
+        q = np.stack([np.interp(rows, m, self.q[:, k]) for k in range(3)], axis=-1)
+        if offsets_mm is not None:
+            o = np.atleast_1d(np.asarray(offsets_mm, float))
+            ny = np.interp(rows, m, self.normal_yx[:, 0])
+            nx = np.interp(rows, m, self.normal_yx[:, 1])
+            q = q + np.stack([np.zeros_like(o), o * ny, o * nx], axis=-1)
+        return from_array_mm(frame, q)
+
+
+def _smooth_polyline(q: np.ndarray, s: np.ndarray, sigma_mm: float) -> np.ndarray:
+    """Gaussian smoothing of a resampled polyline, ends kept in place (reflect + pin)."""
+    if len(q) < 3 or sigma_mm <= 0:
+        return q
+    step = max(float(s[1] - s[0]), 1e-6)
+    out = ndimage.gaussian_filter1d(q, sigma_mm / step, axis=0, mode="nearest")
+    # Pin the ends: a tip must stay where the tree says it is.
+    w = np.clip(np.minimum(s - s[0], s[-1] - s) / (2 * sigma_mm), 0, 1)[:, None]
+    return w * out + (1 - w) * q
+
+
+def profile_path(array: np.ndarray, frame: ImageFrame, path: DuctPath, *, step_mm: float,
+                 half_span_mm: float, z_search_mm: float, smooth_mm: float = 0.8,
+                 other_points_q: np.ndarray | None = None, other_branch: np.ndarray | None = None,
+                 other_radius: np.ndarray | None = None, path_branches: set[int] | None = None,
+                 background_window_mm: float = 2.0, z_weight: float = 0.35, focus_mm: float = 2.5
+                 ) -> DuctProfile:
+    """Straightened in-plane view of a duct path.
+
+    Parameters
+    ----------
+    array : (nz, ny, nx) ndarray
+        The volume's voxels.
+    frame : ImageFrame
+    path : DuctPath
+    step_mm : float
+        Sample spacing along and across the duct (about the in-plane voxel size).
+    half_span_mm : float
+        Transverse half-width of the CPR.
+    z_search_mm : float
+        Each point may move this far along z to the depth where the duct is brightest
+        (reconstructed centrelines carry several mm of z uncertainty).
+    smooth_mm : float
+        Gaussian smoothing of the centreline (reconstruction jitter).
+    other_points_q, other_branch, other_radius : ndarray, optional
+        Array-mm centreline samples of the whole tree, their branch ids and radii: pixels
+        nearer (in-plane, to the lumen surface) to another branch than to this path are
+        marked not ``own``.
+    path_branches : set of int, optional
+        Branch ids that make up this path (never "other").
+    background_window_mm : float
+        Length of the running median that gives the background along the duct (short:
+        the background changes abruptly where the duct crosses the skin or the nipple).
+    z_weight : float
+        Weight of z separations when deciding which duct a pixel belongs to (DBT blurs a
+        duct over several mm of z, so one a little above or below still shows).
+    focus_mm : float
+        Past a tip, pixels brighter this far above or below than at the tip's depth are
+        out-of-focus blur of something else and are set aside (0 to keep all).
+
+    Returns
+    -------
+    DuctProfile
+    """
+    spacing = np.asarray(frame.spacing_zyx)
+    q0 = to_array_mm(frame, path.points_mm)
+    seg = np.linalg.norm(np.diff(q0, axis=0), axis=1)
+    s0 = np.concatenate([[0.0], np.cumsum(seg)])
+    total = float(s0[-1])
+    n = max(int(np.ceil(total / step_mm)), 1)
+    s = np.linspace(0.0, total, n + 1)
+    q = np.stack([np.interp(s, s0, q0[:, k]) for k in range(3)], axis=1)
+    q = _smooth_polyline(q, s, smooth_mm)
+    interp = lambda v: np.interp(s, s0, np.asarray(v, float))  # noqa: E731
+    radius = interp(path.radius_mm)
+    part = path.part[np.clip(np.searchsorted(s0, s, side="right") - 1, 0, len(s0) - 1)].astype(int)
+    bridged = interp(path.bridged.astype(float)) > 0.5
+    pidx = interp(path.point_index)
+
+    # Tangents and in-plane normals.
+    t = np.gradient(q, axis=0) if len(q) > 1 else np.array([[0.0, 0.0, 1.0]])
+    t = ndimage.gaussian_filter1d(t, max(0.5 / step_mm, 1.0), axis=0, mode="nearest") if len(t) > 2 else t
+    t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-9)
+    txy = t[:, 1:]
+    inplane = np.linalg.norm(txy, axis=1)
+    safe = np.where(inplane[:, None] > 1e-3, txy / np.maximum(inplane[:, None], 1e-9), [[1.0, 0.0]])
+    normal = np.stack([-safe[:, 1], safe[:, 0]], axis=1)
+
+    # Plane of best focus: the z offset that maximises the (along-duct smoothed) centre
+    # intensity, then smoothed again so that a void cannot pull the path off its duct.
+    if z_search_mm > 0 and array.shape[0] > 1:
+        dz = np.arange(-z_search_mm, z_search_mm + 1e-9, min(0.5, spacing[0] / 2))
+        stack = np.stack([_sample(array, spacing, q + [d, 0.0, 0.0]) for d in dz])
+        stack = ndimage.gaussian_filter1d(stack, max(1.0 / step_mm, 1.0), axis=1, mode="nearest")
+        # Prefer small moves: a mild penalty keeps a flat profile where it was.
+        score = stack - 0.02 * np.abs(dz)[:, None] * (np.nanstd(stack) + 1e-6)
+        best = dz[np.argmax(score, axis=0)]
+        # Past a tip there is no duct to focus on: keep the tip's depth (the straight
+        # extension would otherwise wander to whatever is brightest above or below).
+        beyond = part == BEYOND
+        if beyond.any() and (~beyond).any():
+            best[beyond] = best[np.flatnonzero(~beyond)[-1]]
+        best = ndimage.median_filter(best, size=max(int(3.0 / step_mm) | 1, 3), mode="nearest")
+        best = ndimage.gaussian_filter1d(best, max(1.0 / step_mm, 1.0), mode="nearest")
+        q = q.copy()
+        q[:, 0] += best
+    zmax = (array.shape[0] - 1) * spacing[0]
+    q[:, 0] = np.clip(q[:, 0], 0.0, zmax)
+
+    offsets = np.arange(-half_span_mm, half_span_mm + 1e-9, step_mm)
+    grid = q[:, None, :] + offsets[None, :, None] * np.concatenate(
+        [np.zeros((len(q), 1)), normal], axis=1)[:, None, :]
+    raw = _sample(array, spacing, grid.reshape(-1, 3)).reshape(len(q), len(offsets))
+    inside = np.all((grid >= -0.5 * spacing) & (grid <= (np.asarray(array.shape) - 0.5) * spacing), axis=-1)
+
+    own = inside.copy()
+    if other_points_q is not None and len(other_points_q):
+        from scipy.spatial import cKDTree
+
+        # Distances count z at about a third: a duct a few mm above or below still
+        # shows (blurred) in this slice, one far away in z does not.
+        zw = np.array([z_weight, 1.0, 1.0])
+        kd = cKDTree(other_points_q * zw)
+        r_other = np.zeros(len(other_points_q)) if other_radius is None else np.asarray(other_radius, float)
+        # Nearest few centreline samples; a pixel is foreign when it lies in another
+        # duct's lumen and that lumen's surface is nearer than this duct's.
+        d_other, i_other = kd.query((grid * zw).reshape(-1, 3), k=4)
+        foreign = ~np.isin(other_branch[i_other], list(path_branches or {path.branch}))
+        # Only pixels in or right next to another lumen are claimed: the rest of the
+        # plane stays this duct's, however wide it turns out to be (a pool, a dilation).
+        near_other = foreign & (d_other <= 1.5 * r_other[i_other] + 0.5)
+        surf_other = np.where(near_other, d_other - r_other[i_other], np.inf).min(axis=1)
+        surf_own = (np.abs(offsets)[None, :] - radius[:, None]).ravel()
+        own &= ~(surf_other < surf_own - 0.1).reshape(own.shape)
+
+    # Past a tip, only what is in focus at the tip's depth can be the duct's end (a pool,
+    # a meniscus): something brighter a few mm above or below is another structure's
+    # out-of-focus blur, and is set aside like another duct.
+    beyond = part == BEYOND
+    if focus_mm > 0 and beyond.any() and array.shape[0] > 1:
+        g = grid[beyond]
+        dz = np.array([focus_mm, 0.0, 0.0])
+        up = _sample(array, spacing, (g + dz).reshape(-1, 3)).reshape(g.shape[:2])
+        dn = _sample(array, spacing, (g - dz).reshape(-1, 3)).reshape(g.shape[:2])
+        at = raw[beyond]
+        ref = np.nanmedian(at)
+        blur = np.maximum(up, dn) > at + 0.1 * np.abs(at - ref)
+        own[beyond] &= ~blur
+
+    # Background: pixels well clear of the lumen (and of other ducts), running median.
+    clear = np.abs(offsets)[None, :] >= (1.6 * radius[:, None] + 1.0)
+    bg_pix = np.where(clear & own, raw, np.nan)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            row_bg = np.nanmedian(bg_pix, axis=1)
+    if np.all(~np.isfinite(row_bg)):
+        row_bg = np.full(len(q), np.nanmedian(raw))
+    row_bg = np.where(np.isfinite(row_bg), row_bg, np.nanmedian(row_bg))
+    background = running_percentile(row_bg, window=max(int(background_window_mm / step_mm), 1), q=50)
+    cpr = raw - background[:, None]
+    noise = robust_sigma(np.where(clear & own, cpr, np.nan))
+    if not noise > 0:
+        noise = robust_sigma(np.diff(raw, axis=1))  # no clear background: pixel-to-pixel noise
+    return DuctProfile(branch=path.branch, s_mm=s, q=q, normal_yx=normal, inplane=inplane,
+                       offsets_mm=offsets, cpr=cpr, own=own, background=background, noise=max(noise, 1e-6),
+                       radius_hint_mm=radius, part=part, bridged=bridged, point_index=pidx)
+
+
+def _sample(array: np.ndarray, spacing: np.ndarray, q: np.ndarray) -> np.ndarray:
+    idx = (np.asarray(q, float) / spacing).T
+    return ndimage.map_coordinates(array, idx, order=1, mode="nearest")
+
+
+@dataclass
+class LumenRows:
+    """Per-row lumen measurements of a :class:`DuctProfile` (all lengths in mm).
+
+    Attributes
+    ----------
+    level : (M,) ndarray
+        Local duct contrast: an upper percentile of the rows' peak contrast over a window a
+        few duct widths long (a void or a short gap does not pull it down).
+    mask : (M, K) bool ndarray
+        Lumen in the CPR: contrast above ``edge_fraction * level``, holes filled (a void
+        enclosed by contrast is part of the lumen).
+    left, right : (M,) ndarray
+        Outer lumen edges (transverse offsets, sub-pixel), NaN where no lumen.
+    width : (M,) ndarray
+        ``right - left``: the in-plane calibre, NaN where no lumen.
+    centre_offset : (M,) ndarray
+        Mid-point of the edges, smoothed along the duct (0 where unknown).
+    centre : (M,) ndarray
+        Contrast above background at the lumen centre (mean over a few pixels); NaN where
+        the centre is hidden by a crossing duct.
+    dark_width : (M,) ndarray
+        Width of the below-half-level core inside the lumen's edges (0 when none).
+    """
+
+    level: np.ndarray
+    mask: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    width: np.ndarray
+    centre_offset: np.ndarray
+    centre: np.ndarray
+    dark_width: np.ndarray
+
+
+def _fill_short_gaps(v: np.ndarray, *, max_gap: int) -> np.ndarray:
+    """Linear interpolation over runs of at most ``max_gap`` NaNs (longer runs stay NaN)."""
+    v = np.asarray(v, float).copy()
+    bad = ~np.isfinite(v)
+    if not bad.any() or bad.all():
+        return v
+    lab, n = ndimage.label(bad)
+    good = np.flatnonzero(~bad)
+    filled = np.interp(np.arange(len(v)), good, v[good])
+    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
+        run = sl[0]
+        inner = run.start > 0 and run.stop < len(v)
+        if inner and (run.stop - run.start) <= max_gap:
+            v[run] = filled[run]
+    return v
+
+
+def _crossing(o: np.ndarray, v: np.ndarray, level: float, i_in: int, i_out: int) -> float:
+    """Sub-pixel offset between samples ``i_in`` (>= level) and ``i_out`` (< level)."""
+    a, b = v[i_in], v[i_out]
+    f = 0.0 if a == b else float(np.clip((a - level) / (a - b), 0.0, 1.0))
+    return float(o[i_in] + f * (o[i_out] - o[i_in]))
+
+
+def lumen_rows(profile: DuctProfile, *, edge_fraction: float = 0.4, level_window_mm: float = 3.0,
+               level_percentile: float = 85.0, max_half_width_mm: float = 5.0) -> LumenRows:
+    """Edges, calibre and centre contrast of the lumen in every row of a CPR.
+
+    Parameters
+    ----------
+    profile : DuctProfile
+    edge_fraction : float
+        Edges sit where the contrast falls to this fraction of the local duct contrast.
+        A duct much thinner than the DBT depth blur images as its chord length
+        (a semicircular profile): 0.4 puts the edge at ~0.92 of the true radius, 0.5 at
+        0.87; for wide lumens (flat-topped profiles) any fraction near 0.5 is unbiased.
+    level_window_mm : float
+        Minimum length of the window giving the local duct contrast (it grows with the
+        duct: four local radii).
+    level_percentile : float
+    max_half_width_mm : float
+        A lumen edge further than this beyond the tree's radius from the centreline is
+        not this duct's (rows left unknown).
+
+    Returns
+    -------
+    LumenRows
+    """
+    cpr = np.where(profile.own, profile.cpr, np.nan)
+    o = profile.offsets_mm
+    m_rows, k_cols = cpr.shape
+    step = profile.step_mm
+    c0 = int(np.argmin(np.abs(o)))
+    r_hint = np.maximum(profile.radius_hint_mm, step)
+    # Row peak near the centreline (a lumen, not a neighbour).
+    near = np.abs(o)[None, :] <= (r_hint[:, None] * 1.5 + 0.5)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            # Foreign pixels count as background (0) in the small transverse smoothing.
+            peak = np.nanmax(np.where(near & np.isfinite(cpr),
+                                      ndimage.uniform_filter1d(np.nan_to_num(cpr, nan=0.0), 3, axis=1),
+                                      np.nan), axis=1)
+    peak = np.where(np.isfinite(peak), peak, 0.0)
+    win = max(int(max(level_window_mm, 4.0 * float(np.median(r_hint))) / step), 3)
+    level = running_percentile(peak, window=win, q=level_percentile)
+    level = np.maximum(level, 3.0 * profile.noise)
+
+    smooth = ndimage.gaussian_filter(np.nan_to_num(cpr, nan=0.0), (0.7, 0.7))
+    smooth = np.where(np.isfinite(cpr), smooth, -np.inf)
+    above = smooth >= edge_fraction * level[:, None]
+    # The lumen is the component that holds the centreline (holes = enclosed voids).
+    filled = ndimage.binary_fill_holes(above)
+    lab, _ = ndimage.label(filled)
+    central = np.abs(o) <= np.maximum(0.6 * r_hint, 2 * step)[:, None]
+    keep = np.unique(lab[central & (lab > 0)])
+    mask = np.isin(lab, keep[keep > 0])
+
+    left = np.full(m_rows, np.nan)
+    right = np.full(m_rows, np.nan)
+    dark = np.zeros(m_rows)
+    for m in range(m_rows):
+        row = mask[m]
+        if not row.any():
+            continue
+        # The run holding the centre; when the centre is dark (a void open at one end, a
+        # bubble with faint rims), the span from the nearest lumen on its left to the
+        # nearest on its right.
+        idx = np.flatnonzero(row)
+        tol = 1.5 * r_hint[m] + 0.5
+        if row[c0]:
+            jl = jr = c0
+        else:
+            lefts = idx[(idx < c0) & (o[idx] >= -tol)]
+            rights = idx[(idx > c0) & (o[idx] <= tol)]
+            if lefts.size == 0 and rights.size == 0:
+                continue
+            jl = lefts.max() if lefts.size else rights.min()
+            jr = rights.min() if rights.size else lefts.max()
+        a = jl
+        while a > 0 and row[a - 1]:
+            a -= 1
+        b = jr
+        while b < k_cols - 1 and row[b + 1]:
+            b += 1
+        # Wider than any duct, pool or papilloma around this centreline could be: the
+        # lumen has merged with something else (skin, nipple).
+        if max(-o[a], o[b]) > r_hint[m] + max_half_width_mm:
+            continue
+        # A run that reaches the end of the sampled span (or a foreign duct) is not a
+        # lumen we can measure: the duct has merged with something larger (skin, nipple,
+        # a crossing duct).  Leave the row unknown rather than wrong.
+        if a == 0 or b == k_cols - 1:
+            continue
+        lv = edge_fraction * level[m]
+        v = smooth[m]
+        # Next to another duct's lumen the edge is where that lumen starts.
+        left[m] = _crossing(o, v, lv, a, a - 1) if np.isfinite(v[a - 1]) else o[a]
+        right[m] = _crossing(o, v, lv, b, b + 1) if np.isfinite(v[b + 1]) else o[b]
+        inner = (v[a: b + 1] < 0.5 * level[m])
+        dark[m] = inner.sum() * step
+    width = right - left
+    mid = 0.5 * (left + right)
+    ok = np.isfinite(mid)
+    if ok.any():
+        mid_f = np.interp(np.arange(m_rows), np.flatnonzero(ok), mid[ok])
+        mid_f = ndimage.median_filter(mid_f, size=max(int(1.0 / step) | 1, 3), mode="nearest")
+    else:
+        mid_f = np.zeros(m_rows)
+    # Centre contrast, read where the lumen's centre actually is (the tree's centreline
+    # may run along one side of a lumen, e.g. around a void).
+    half = np.maximum(0.25 * r_hint, 1.5 * step)
+    sel = np.abs(o[None, :] - mid_f[:, None]) <= half[:, None]
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            centre = np.nanmean(np.where(sel & np.isfinite(smooth), smooth, np.nan), axis=1)
+    # Rows whose centre is hidden (a crossing duct claims it) borrow from their
+    # neighbours across short gaps; longer gaps stay unknown (NaN), never "dark".
+    centre = _fill_short_gaps(centre, max_gap=max(int(1.0 / step), 1))
+    return LumenRows(level=level, mask=mask, left=left, right=right, width=width, centre_offset=mid_f,
+                     centre=centre, dark_width=dark)
+
+
+def refine_background(profile: DuctProfile, rows: LumenRows, *, margin_mm: float = 1.0,
+                      window_mm: float = 2.0) -> DuctProfile:
+    """Re-estimate the background outside the *measured* lumen (not the tree's radius).
+
+    A pool or a dilated segment much wider than the tree's radius says would otherwise
+    lend its own contrast to the background and hide itself.
+
+    Parameters
+    ----------
+    profile : DuctProfile
+    rows : LumenRows
+        Lumen edges from a first pass.
+    margin_mm : float
+        Clearance between the lumen's edges and the background pixels.
+    window_mm : float
+        Running median length along the duct.
+
+    Returns
+    -------
+    DuctProfile
+        A copy with ``cpr``, ``background`` and ``noise`` recomputed.
+    """
+    o = profile.offsets_mm
+    raw = profile.cpr + profile.background[:, None]
+    step = profile.step_mm
+    # Edges where measured; elsewhere the widest of the tree radius and nearby edges.
+    left = np.where(np.isfinite(rows.left), rows.left, np.nan)
+    right = np.where(np.isfinite(rows.right), rows.right, np.nan)
+    k = max(int(2.0 / step), 1)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo_env = -ndimage.maximum_filter1d(np.nan_to_num(-left, nan=-np.inf), 2 * k + 1)
+            hi_env = ndimage.maximum_filter1d(np.nan_to_num(right, nan=-np.inf), 2 * k + 1)
+    r = 1.6 * profile.radius_hint_mm
+    lo_env = np.where(np.isfinite(lo_env), np.minimum(lo_env, -r), -r)
+    hi_env = np.where(np.isfinite(hi_env), np.maximum(hi_env, r), r)
+    clear = (o[None, :] < (lo_env - margin_mm)[:, None]) | (o[None, :] > (hi_env + margin_mm)[:, None])
+    bg_pix = np.where(clear & profile.own, raw, np.nan)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            row_bg = np.nanmedian(bg_pix, axis=1)
+    if not np.isfinite(row_bg).any():
+        return profile
+    row_bg = np.where(np.isfinite(row_bg), row_bg, np.nanmedian(row_bg))
+    background = running_percentile(row_bg, window=max(int(window_mm / step), 1), q=50)
+    cpr = raw - background[:, None]
+    noise = robust_sigma(np.where(clear & profile.own, cpr, np.nan))
+    if not noise > 0:
+        noise = profile.noise
+    import dataclasses
+
+    return dataclasses.replace(profile, cpr=cpr, background=background, noise=noise)
