@@ -21,6 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[web,test,bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
