@@ -45,7 +45,7 @@ from scipy import ndimage
 from .findings import Finding
 from .lesions_profile import (BEYOND, OWN, DuctProfile, LumenRows, _main_child, duct_path, lumen_rows,
                               profile_path, refine_background, to_array_mm)
-from .lesions_tips import TipMeasure, measure_tip, premature_end
+from .lesions_tips import TipMeasure, measure_tip, premature_end, smooth_length_mm, tail_radius_mm
 from .lesions_voids import VoidCandidate, find_voids
 from .tree import DuctTree, resample_polyline
 from .volume import Volume
@@ -134,7 +134,7 @@ class FindingOptions:
     cyst_ratio: float = 2.0
     cyst_margin_mm: float = 1.5
     obstruction_dilation: float = 1.8
-    cutoff_calibre_ratio: float = 1.15
+    cutoff_calibre_ratio: float = 1.2
     cutoff_premature_ratio: float = 0.6
     cutoff_min_taper: float = 0.5
     report_threshold: float = 0.5
@@ -213,7 +213,12 @@ def measure_branches(volume: Volume, tree: DuctTree, *, options: FindingOptions 
     step = opt.step_mm or float(np.clip(min(frame.spacing[0], frame.spacing[1]), 0.08, 0.2))
     z_search = opt.z_search_mm if array.shape[0] > 1 else 0.0
     q_all, id_all, r_all = _tree_samples(tree, frame)
+    from scipy.spatial import cKDTree
+
+    kd_all = cKDTree(q_all * np.array([0.35, 1.0, 1.0])) if len(q_all) else None
     views: dict[int, BranchView] = {}
+    # Branch lengths on smoothed centrelines (a jittery reconstruction overstates them).
+    lengths = {b.id: smooth_length_mm(b.points_mm) for b in tree.branches}
     for b in tree.branches:
         if len(b.points_mm) < 2:
             continue
@@ -229,13 +234,13 @@ def measure_branches(volume: Volume, tree: DuctTree, *, options: FindingOptions 
             members.add(child)
         prof = profile_path(array, frame, path, step_mm=step, half_span_mm=half_span, z_search_mm=z_search,
                             other_points_q=q_all, other_branch=id_all, other_radius=r_all,
-                            path_branches=members)
+                            path_branches=members, z_weight=0.35, other_kdtree=kd_all)
         rows = lumen_rows(prof)
         # Second pass: background outside the lumen as measured, not as the tree says.
         prof = refine_background(prof, rows)
         rows = lumen_rows(prof)
         own = np.flatnonzero(prof.part == OWN)
-        d0 = tree.distance_along_duct_mm(b.id, 0)
+        d0 = sum(lengths[p] for p in tree.path_to_root(b.id)[1:])
         dist = d0 + (prof.s_mm - (prof.s_mm[own[0]] if own.size else 0.0))
         view = BranchView(branch=b.id, profile=prof, rows=rows, orifice_distance_mm=dist)
         if is_tip:
@@ -364,71 +369,93 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
                                         "cnr": round(t.cnr, 1)}))
             cysts.add(bid)
             continue
-        # An obstruction: the column ends dilated, hollow or in a concave meniscus.
+        # An obstruction: the column ends dilated (the tree's radius there well above its
+        # parent's, and the image's lumen well above the duct upstream), centred on the
+        # duct, usually hollow or in a concave meniscus.
         dil = end_w / upstream if np.isfinite(end_w) and np.isfinite(upstream) and upstream > 0 else float("nan")
         conc = m["concavity_mm"]
-        if np.isfinite(dil) and dil >= opt.obstruction_dilation and conc >= 0.5 and m["blob_shift_mm"] <= 0.25 * end_w \
-                and t.blob_length_mm >= 2.0 and np.isfinite(t.blob_centre_ratio) and t.blob_centre_ratio <= 0.6:
-            concave = _ramp(conc, 0.0, 0.5)
-            hollow = _ramp(-t.blob_centre_ratio, -0.8, -0.5) if np.isfinite(t.blob_centre_ratio) else 0.0
+        pb = tree.branches[b.parent] if b.parent is not None else None
+        tip_r = tail_radius_mm(b.points_mm, b.radius_mm, skip_mm=0.0, length_mm=2.0)
+        par_r = tail_radius_mm(pb.points_mm, pb.radius_mm, skip_mm=0.0, length_mm=4.0) if pb is not None else np.nan
+        tree_dil = tip_r / par_r if np.isfinite(par_r) and par_r > 0 else float("nan")
+        concave = _ramp(conc, 0.0, 0.5)
+        hollow = _ramp(-t.blob_centre_ratio, -0.8, -0.5) if np.isfinite(t.blob_centre_ratio) else 0.0
+        centred = np.isfinite(end_w) and m["blob_shift_mm"] <= 0.25 * end_w + 0.2
+        by_tree = (np.isfinite(tree_dil) and tree_dil >= opt.obstruction_dilation - 0.3
+                   and np.isfinite(dil) and dil >= opt.obstruction_dilation - 0.2)
+        # Without the tree's word for it, the image must show it all: a wide, centred,
+        # hollow end with a concave meniscus.
+        by_image = (np.isfinite(dil) and dil >= 1.4 * opt.obstruction_dilation and centred
+                    and conc >= 0.5 and np.isfinite(t.blob_centre_ratio) and t.blob_centre_ratio <= 0.5)
+        if by_tree or by_image:
             c_dil = _ramp(dil, opt.obstruction_dilation, 2 * opt.obstruction_dilation)
             conf = float(np.clip(0.5 + 0.25 * c_dil + 0.25 * max(concave, hollow), 0.0, 1.0))
-            row = int(np.clip(m["meniscus_row"], 0, len(v.profile.s_mm) - 1))
-            center = v.profile.physical(frame, [row], [m["meniscus_offset_mm"]])[0]
+            # The obstruction sits where the column stops: between the tree's tip and the
+            # last contrast, on the lumen's axis as it reaches the tip.
+            row = int(round(0.5 * (t.tip_row + t.end_row)))
+            near = slice(max(t.tip_row - max(int(1.0 / v.profile.step_mm), 1), 0), t.tip_row + 1)
+            center = v.profile.physical(frame, [row], [float(np.median(v.rows.centre_offset[near]))])[0]
             diameter = float(m["hollow_width_mm"]) if m["hollow_width_mm"] > 0 else 0.8 * end_w
             out.append(Finding("filling_defect", center, diameter, confidence=conf, system=b.system, branch=bid,
                                generation=b.generation,
                                details={"obstructing": True, "end_width_mm": round(end_w, 2),
                                         "upstream_width_mm": round(upstream, 2), "end_dilation": round(dil, 2),
+                                        "tip_over_parent_radius": _r(tree_dil, 2),
                                         "meniscus_concavity_mm": _r(conc, 2),
                                         "meniscus": "concave" if conc > 0 else ("flat" if conc > -0.2 else "convex"),
                                         "hollow_width_mm": round(float(m["hollow_width_mm"]), 2),
                                         "centre_over_rim": _r(t.blob_centre_ratio, 2), "cnr": round(t.cnr, 1),
                                         "distance_from_orifice_mm": round(float(v.orifice_distance_mm[row]), 1)}))
             obstructed.add(bid)
-    # Cut-offs: compare each remaining tip with the terminal ducts of its system.
+    # Cut-offs: compare each remaining tip with the terminal ducts of its system.  The
+    # calibre comes from the tree's radii over the last few mm (many points: robust to
+    # per-point error); the image's in-plane width is reported beside it.
+    tips = {bid: v for bid, v in tips.items() if bid not in obstructed}
+    tail = {bid: tail_radius_mm(tree.branches[bid].points_mm, tree.branches[bid].radius_mm) for bid in tips}
     by_system: dict[int, list[float]] = {}
+    for bid in tips:
+        if bid not in cysts and np.isfinite(tail[bid]):
+            by_system.setdefault(tree.branches[bid].system, []).append(tail[bid])
     for bid, v in tips.items():
-        if bid in cysts or bid in obstructed:
-            continue
-        if np.isfinite(v.tip.end_width_mm):
-            by_system.setdefault(tree.branches[bid].system, []).append(v.tip.end_width_mm)
-    for bid, v in tips.items():
-        if bid in cysts or bid in obstructed:
+        if bid in cysts:
             continue
         t = v.tip
         b = tree.branches[bid]
-        if b.parent is None or not np.isfinite(t.end_width_mm):
+        if b.parent is None or not np.isfinite(tail[bid]):
             continue
-        terminal = float(np.median(by_system.get(b.system, [t.end_width_mm])))
-        calibre = t.end_width_mm / max(terminal, 1e-9)
-        pv = views.get(b.parent)
-        parent_w = _median(pv.rows.width[pv.own_rows()][-max(int(4.0 / pv.profile.step_mm), 2):]) if pv else np.nan
-        taper = t.end_width_mm / parent_w if np.isfinite(parent_w) and parent_w > 0 else 1.0
+        terminal = float(np.median(by_system.get(b.system, [tail[bid]])))
+        calibre = tail[bid] / max(terminal, 1e-9)
+        pb = tree.branches[b.parent]
+        parent_r = tail_radius_mm(pb.points_mm, pb.radius_mm, skip_mm=0.0, length_mm=4.0)
+        taper = tail[bid] / parent_r if np.isfinite(parent_r) and parent_r > 0 else 1.0
         early = premature_end(tree, bid)
         c_cal = _ramp(calibre, opt.cutoff_calibre_ratio - 0.1, opt.cutoff_calibre_ratio + 0.1)
         c_pre = _ramp(-early["ratio"], -(opt.cutoff_premature_ratio + 0.15), -(opt.cutoff_premature_ratio - 0.15))
-        c_tap = _ramp(taper, opt.cutoff_min_taper - 0.1, opt.cutoff_min_taper + 0.1)
-        c_img = _ramp(t.cnr, 3.0, 6.0)
+        # Not tapered below its parent, and not much wider than it either (a duct that
+        # ends dilated ends at an obstruction, not at a cut-off).
+        c_tap = _ramp(taper, opt.cutoff_min_taper - 0.1, opt.cutoff_min_taper + 0.1) * _ramp(-taper, -1.6, -1.3)
+        c_img = _ramp(t.cnr, 3.0, 5.0)
         conf = float((c_cal * c_pre * c_tap * c_img) ** 0.5)
         if conf < opt.report_threshold:
             continue
         center = v.profile.physical(frame, [t.end_row], [v.rows.centre_offset[t.end_row]])[0]
-        out.append(Finding("cutoff", center, float(t.end_width_mm), confidence=conf, system=b.system, branch=bid,
+        out.append(Finding("cutoff", center, float(2.0 * tail[bid]), confidence=conf, system=b.system, branch=bid,
                            generation=b.generation,
-                           details={"end_width_mm": round(t.end_width_mm, 2),
-                                    "terminal_width_mm": round(terminal, 2), "calibre_ratio": round(calibre, 2),
-                                    "parent_width_mm": _r(parent_w, 2), "taper": round(taper, 2),
+                           details={"end_radius_mm": round(tail[bid], 3),
+                                    "terminal_radius_mm": round(terminal, 3), "calibre_ratio": round(calibre, 2),
+                                    "parent_radius_mm": _r(parent_r, 3), "taper": round(taper, 2),
+                                    "end_width_in_plane_mm": _r(t.end_width_mm, 2),
                                     "length_from_branch_point_mm": round(early["own_mm"], 1),
                                     "sibling_length_mm": _r(early["sibling_mm"], 1),
                                     "premature_ratio": _r(early["ratio"], 2),
+                                    "end_concavity_mm": _r(t.measures["concavity_mm"], 2),
                                     "fall_mm": _r(t.fall_mm, 2), "cnr": round(t.cnr, 1)}))
     return out
 
 
 # --------------------------------------------------------------------------- ectasia
 def _ectasia_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: FindingOptions,
-                      excluded: list[tuple[np.ndarray, float]]) -> list[Finding]:
+                      excluded: list[tuple[np.ndarray, float]], zones: list[dict]) -> list[Finding]:
     segments = []
     for bid, v in views.items():
         prof, rows = v.profile, v.rows
@@ -436,7 +463,12 @@ def _ectasia_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: 
         own = v.own_rows()
         if own.size < 3:
             continue
-        w = rows.width
+        # Widths only where the lumen's own edges were seen (not against another duct),
+        # and a lumen centred on the duct (a neighbour merging into one side is not a
+        # dilation of this duct).
+        w = np.where(rows.touching, np.nan, rows.width)
+        mid = 0.5 * (rows.left + rows.right)
+        w = np.where(np.abs(mid) <= 0.25 * w + 0.2, w, np.nan)
         w_s = ndimage.median_filter(np.nan_to_num(w, nan=0.0), size=max(int(1.5 / step) | 1, 3), mode="nearest")
         w_s = np.where(np.isfinite(w), w_s, np.nan)
         thr = np.where(v.orifice_distance_mm <= opt.ampulla_reach_mm, opt.ampulla_width_mm, opt.ectasia_width_mm)
@@ -460,6 +492,13 @@ def _ectasia_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: 
         center = prof.physical(frame, [k], [v.rows.centre_offset[k]])[0]
         if any(np.linalg.norm(center - c) <= r for c, r in excluded):
             continue
+        d_lo, d_hi = float(v.orifice_distance_mm[a]), float(v.orifice_distance_mm[bb])
+        owner = _explained_by(zones, tree, bid, d_lo, d_hi)
+        if owner is not None:
+            # The duct dilated before a filling defect: part of that finding, not ectasia.
+            owner.details.setdefault("dilated_segments", []).append(
+                {"branch": int(bid), "width_mm": round(wmax, 2), "from_orifice_mm": [round(d_lo, 1), round(d_hi, 1)]})
+            continue
         ref = _surrounding_calibre(tree, views, bid, a, bb)
         rel = wmax / ref if np.isfinite(ref) and ref > 0 else float("nan")
         c_rel = _ramp(rel, opt.ectasia_relative - 0.2, opt.ectasia_relative + 0.2)
@@ -477,6 +516,25 @@ def _ectasia_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: 
                                     "distance_from_orifice_mm": round(float(v.orifice_distance_mm[k]), 1),
                                     "measured": "in-plane edge-to-edge width"}))
     return _merge_ectasia(out)
+
+
+def _explained_by(zones: list[dict], tree: DuctTree, bid: int, d_lo: float, d_hi: float) -> Finding | None:
+    """The filling defect whose dilation zone holds a wide segment, if any.
+
+    A papilloma dilates the duct before it (toward the nipple, up to ``reach`` mm along
+    the duct) and widens it around itself: a segment on the defect's branch or on any
+    branch on its way to the orifice, or on a branch leaving the defect's branch, whose
+    span along the duct overlaps that zone, is the defect's.
+    """
+    for z in zones:
+        fb = z["branch"]
+        on_path = bid in tree.path_to_root(fb)
+        below = tree.branches[bid].parent == fb
+        if not (on_path or below):
+            continue
+        if d_hi >= z["from_mm"] and d_lo <= z["to_mm"]:
+            return z["finding"]
+    return None
 
 
 def _surrounding_calibre(tree: DuctTree, views: dict[int, BranchView], bid: int, a: int, bb: int) -> float:
@@ -588,30 +646,18 @@ def detect_findings(volume: Volume, tree: DuctTree, *, lumen_mask: np.ndarray | 
     findings = _merge_duplicates(findings)
     _note_neighbours(findings)
     excluded = [(f.center_mm, 0.5 * f.diameter_mm + 2.0) for f in findings if f.kind == "cyst"]
+    zones = []
     for f in findings:
-        if f.kind == "filling_defect":
-            excluded += _defect_zone(f, views, frame, opt)
-    findings += _ectasia_findings(tree, views, frame, opt, excluded)
+        if f.kind == "filling_defect" and f.branch is not None and "distance_from_orifice_mm" in f.details:
+            d = float(f.details["distance_from_orifice_mm"])
+            r = 0.5 * f.diameter_mm
+            zones.append({"finding": f, "branch": f.branch, "from_mm": d - r - opt.defect_dilation_reach_mm,
+                          "to_mm": d + r + 3.0})
+    findings += _ectasia_findings(tree, views, frame, opt, excluded, zones)
     findings = [f for f in findings if f.is_artefact or f.confidence >= opt.report_threshold]
     findings.sort(key=lambda f: (f.system if f.system is not None else -1, f.branch if f.branch is not None else -1,
                                  f.details.get("distance_from_orifice_mm", 0.0)))
     return findings
-
-
-def _defect_zone(f: Finding, views: dict[int, BranchView], frame, opt: FindingOptions
-                 ) -> list[tuple[np.ndarray, float]]:
-    """Balls covering the duct dilated before (and around) a filling defect."""
-    v = views.get(f.branch)
-    if v is None:
-        return [(f.center_mm, 0.5 * f.diameter_mm + 3.0)]
-    pts = v.profile.physical(frame, np.arange(len(v.profile.s_mm)))
-    k = int(np.argmin(np.linalg.norm(pts - f.center_mm, axis=1)))
-    s = v.profile.s_mm
-    reach = opt.defect_dilation_reach_mm + 0.5 * f.diameter_mm
-    sel = (s >= s[k] - reach) & (s <= s[k] + 0.5 * f.diameter_mm + 3.0)
-    r = max(2.0, 0.5 * f.diameter_mm)
-    # The path's parent context covers the duct before the branch point too.
-    return [(p, r) for p in pts[sel][:: max(int(1.0 / v.profile.step_mm), 1)]]
 
 
 def _note_neighbours(findings: list[Finding]) -> None:

@@ -55,7 +55,10 @@ def robust_sigma(values: npt.ArrayLike) -> float:
 
 
 def running_percentile(values: npt.ArrayLike, *, window: int, q: float) -> np.ndarray:
-    """Percentile ``q`` of ``values`` over a centred window of ``window`` samples (NaN-aware).
+    """Percentile ``q`` of ``values`` over a centred window of ``window`` samples.
+
+    NaNs are first filled from their nearest valid neighbours (they carry no weight of
+    their own); an all-NaN input is returned unchanged.
 
     Examples
     --------
@@ -63,19 +66,13 @@ def running_percentile(values: npt.ArrayLike, *, window: int, q: float) -> np.nd
     [0.0, 0.0, 0.0, 0.0, 0.0]
     """
     v = np.asarray(values, dtype=float)
-    n = len(v)
-    if n == 0:
+    ok = np.isfinite(v)
+    if v.size == 0 or not ok.any():
         return v.copy()
-    h = max(int(window) // 2, 0)
-    padded = np.concatenate([np.full(h, np.nan), v, np.full(h, np.nan)])
-    win = np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out = np.nanpercentile(win, q, axis=1)
-    return np.where(np.isfinite(out), out, v)
+    if not ok.all():
+        idx = np.arange(v.size)
+        v = np.interp(idx, idx[ok], v[ok])
+    return ndimage.percentile_filter(v, q, size=max(int(window), 1), mode="nearest")
 
 
 @dataclass
@@ -279,8 +276,8 @@ def profile_path(array: np.ndarray, frame: ImageFrame, path: DuctPath, *, step_m
                  half_span_mm: float, z_search_mm: float, smooth_mm: float = 0.8,
                  other_points_q: np.ndarray | None = None, other_branch: np.ndarray | None = None,
                  other_radius: np.ndarray | None = None, path_branches: set[int] | None = None,
-                 background_window_mm: float = 2.0, z_weight: float = 0.35, focus_mm: float = 2.5
-                 ) -> DuctProfile:
+                 background_window_mm: float = 2.0, z_weight: float = 0.35, focus_mm: float = 2.5,
+                 other_kdtree=None) -> DuctProfile:
     """Straightened in-plane view of a duct path.
 
     Parameters
@@ -311,8 +308,11 @@ def profile_path(array: np.ndarray, frame: ImageFrame, path: DuctPath, *, step_m
         Weight of z separations when deciding which duct a pixel belongs to (DBT blurs a
         duct over several mm of z, so one a little above or below still shows).
     focus_mm : float
-        Past a tip, pixels brighter this far above or below than at the tip's depth are
-        out-of-focus blur of something else and are set aside (0 to keep all).
+        Beside the lumen and past a tip, bright pixels that are brighter this far above or
+        below are out-of-focus blur of something else and are set aside (0 to keep all).
+    other_kdtree : scipy.spatial.cKDTree, optional
+        Prebuilt tree of ``other_points_q`` scaled by ``(z_weight, 1, 1)`` (build it once
+        per volume when profiling many branches).
 
     Returns
     -------
@@ -376,32 +376,28 @@ def profile_path(array: np.ndarray, frame: ImageFrame, path: DuctPath, *, step_m
         # Distances count z at about a third: a duct a few mm above or below still
         # shows (blurred) in this slice, one far away in z does not.
         zw = np.array([z_weight, 1.0, 1.0])
-        kd = cKDTree(other_points_q * zw)
+        kd = other_kdtree if other_kdtree is not None else cKDTree(other_points_q * zw)
         r_other = np.zeros(len(other_points_q)) if other_radius is None else np.asarray(other_radius, float)
         # Nearest few centreline samples; a pixel is foreign when it lies in another
         # duct's lumen and that lumen's surface is nearer than this duct's.
-        d_other, i_other = kd.query((grid * zw).reshape(-1, 3), k=4)
-        foreign = ~np.isin(other_branch[i_other], list(path_branches or {path.branch}))
+        reach = 1.5 * float(r_other.max(initial=0.0)) + 0.5
+        # Ownership is decided on every other row and column (0.3 mm is plenty for
+        # where one lumen ends and the next begins) and spread back to the full grid.
+        sub = grid[::2, ::2]
+        d_other, i_other = kd.query((sub * zw).reshape(-1, 3), k=4, distance_upper_bound=reach)
+        hit = np.isfinite(d_other)
+        i_other = np.where(hit, i_other, 0)
+        members = np.zeros(int(other_branch.max(initial=0)) + 2, bool)
+        members[[b for b in (path_branches or {path.branch}) if 0 <= b < len(members)]] = True
+        foreign = hit & ~members[other_branch[i_other]]
         # Only pixels in or right next to another lumen are claimed: the rest of the
         # plane stays this duct's, however wide it turns out to be (a pool, a dilation).
         near_other = foreign & (d_other <= 1.5 * r_other[i_other] + 0.5)
         surf_other = np.where(near_other, d_other - r_other[i_other], np.inf).min(axis=1)
-        surf_own = (np.abs(offsets)[None, :] - radius[:, None]).ravel()
-        own &= ~(surf_other < surf_own - 0.1).reshape(own.shape)
-
-    # Past a tip, only what is in focus at the tip's depth can be the duct's end (a pool,
-    # a meniscus): something brighter a few mm above or below is another structure's
-    # out-of-focus blur, and is set aside like another duct.
-    beyond = part == BEYOND
-    if focus_mm > 0 and beyond.any() and array.shape[0] > 1:
-        g = grid[beyond]
-        dz = np.array([focus_mm, 0.0, 0.0])
-        up = _sample(array, spacing, (g + dz).reshape(-1, 3)).reshape(g.shape[:2])
-        dn = _sample(array, spacing, (g - dz).reshape(-1, 3)).reshape(g.shape[:2])
-        at = raw[beyond]
-        ref = np.nanmedian(at)
-        blur = np.maximum(up, dn) > at + 0.1 * np.abs(at - ref)
-        own[beyond] &= ~blur
+        surf_own = (np.abs(offsets[::2])[None, :] - radius[::2, None]).ravel()
+        claimed = (surf_other < surf_own - 0.1).reshape(sub.shape[:2])
+        claimed = np.repeat(np.repeat(claimed, 2, axis=0), 2, axis=1)[: own.shape[0], : own.shape[1]]
+        own &= ~claimed
 
     # Background: pixels well clear of the lumen (and of other ducts), running median.
     clear = np.abs(offsets)[None, :] >= (1.6 * radius[:, None] + 1.0)
@@ -420,6 +416,20 @@ def profile_path(array: np.ndarray, frame: ImageFrame, path: DuctPath, *, step_m
     noise = robust_sigma(np.where(clear & own, cpr, np.nan))
     if not noise > 0:
         noise = robust_sigma(np.diff(raw, axis=1))  # no clear background: pixel-to-pixel noise
+
+    # In focus or not: beside the duct (and anywhere past a tip) a bright structure that
+    # is brighter a few mm above or below is another structure's out-of-focus blur (a
+    # duct at another depth, the skin), not this lumen; it is set aside like another
+    # duct.  The lumen itself, and any void in it, is left alone.
+    if focus_mm > 0 and array.shape[0] > 1:
+        outside = (np.abs(offsets)[None, :] > radius[:, None] + 0.3) | (part == BEYOND)[:, None]
+        dz = np.array([focus_mm, 0.0, 0.0])
+        g = grid[outside]
+        other_depth = np.maximum(_sample(array, spacing, g + dz), _sample(array, spacing, g - dz))
+        at = raw[outside]
+        blurred = (other_depth - at > 2.0 * noise) & (at - np.broadcast_to(background[:, None], raw.shape)[outside]
+                                                      > 2.0 * noise)
+        own[outside] &= ~blurred
     return DuctProfile(branch=path.branch, s_mm=s, q=q, normal_yx=normal, inplane=inplane,
                        offsets_mm=offsets, cpr=cpr, own=own, background=background, noise=max(noise, 1e-6),
                        radius_hint_mm=radius, part=part, bridged=bridged, point_index=pidx)
@@ -451,8 +461,9 @@ class LumenRows:
     centre : (M,) ndarray
         Contrast above background at the lumen centre (mean over a few pixels); NaN where
         the centre is hidden by a crossing duct.
-    dark_width : (M,) ndarray
-        Width of the below-half-level core inside the lumen's edges (0 when none).
+    touching : (M,) bool ndarray
+        The lumen's run ends against another duct (or out-of-focus blur) rather than
+        falling off on its own: its width there is a lower bound.
     """
 
     level: np.ndarray
@@ -462,7 +473,7 @@ class LumenRows:
     width: np.ndarray
     centre_offset: np.ndarray
     centre: np.ndarray
-    dark_width: np.ndarray
+    touching: np.ndarray
 
 
 def _fill_short_gaps(v: np.ndarray, *, max_gap: int) -> np.ndarray:
@@ -480,13 +491,6 @@ def _fill_short_gaps(v: np.ndarray, *, max_gap: int) -> np.ndarray:
         if inner and (run.stop - run.start) <= max_gap:
             v[run] = filled[run]
     return v
-
-
-def _crossing(o: np.ndarray, v: np.ndarray, level: float, i_in: int, i_out: int) -> float:
-    """Sub-pixel offset between samples ``i_in`` (>= level) and ``i_out`` (< level)."""
-    a, b = v[i_in], v[i_out]
-    f = 0.0 if a == b else float(np.clip((a - level) / (a - b), 0.0, 1.0))
-    return float(o[i_in] + f * (o[i_out] - o[i_in]))
 
 
 def lumen_rows(profile: DuctProfile, *, edge_fraction: float = 0.4, level_window_mm: float = 3.0,
@@ -545,49 +549,48 @@ def lumen_rows(profile: DuctProfile, *, edge_fraction: float = 0.4, level_window
     keep = np.unique(lab[central & (lab > 0)])
     mask = np.isin(lab, keep[keep > 0])
 
-    left = np.full(m_rows, np.nan)
-    right = np.full(m_rows, np.nan)
-    dark = np.zeros(m_rows)
-    for m in range(m_rows):
-        row = mask[m]
-        if not row.any():
-            continue
-        # The run holding the centre; when the centre is dark (a void open at one end, a
-        # bubble with faint rims), the span from the nearest lumen on its left to the
-        # nearest on its right.
-        idx = np.flatnonzero(row)
-        tol = 1.5 * r_hint[m] + 0.5
-        if row[c0]:
-            jl = jr = c0
-        else:
-            lefts = idx[(idx < c0) & (o[idx] >= -tol)]
-            rights = idx[(idx > c0) & (o[idx] <= tol)]
-            if lefts.size == 0 and rights.size == 0:
-                continue
-            jl = lefts.max() if lefts.size else rights.min()
-            jr = rights.min() if rights.size else lefts.max()
-        a = jl
-        while a > 0 and row[a - 1]:
-            a -= 1
-        b = jr
-        while b < k_cols - 1 and row[b + 1]:
-            b += 1
-        # Wider than any duct, pool or papilloma around this centreline could be: the
-        # lumen has merged with something else (skin, nipple).
-        if max(-o[a], o[b]) > r_hint[m] + max_half_width_mm:
-            continue
-        # A run that reaches the end of the sampled span (or a foreign duct) is not a
-        # lumen we can measure: the duct has merged with something larger (skin, nipple,
-        # a crossing duct).  Leave the row unknown rather than wrong.
-        if a == 0 or b == k_cols - 1:
-            continue
-        lv = edge_fraction * level[m]
-        v = smooth[m]
-        # Next to another duct's lumen the edge is where that lumen starts.
-        left[m] = _crossing(o, v, lv, a, a - 1) if np.isfinite(v[a - 1]) else o[a]
-        right[m] = _crossing(o, v, lv, b, b + 1) if np.isfinite(v[b + 1]) else o[b]
-        inner = (v[a: b + 1] < 0.5 * level[m])
-        dark[m] = inner.sum() * step
+    # Vectorised over rows: the run holding the centre column; when the centre is dark
+    # (a void open at one end, a bubble with faint rims), the span from the nearest lumen
+    # on its left to the nearest on its right (within reach of the centreline).
+    cols = np.arange(k_cols)
+    tol = 1.5 * r_hint + 0.5
+    last_left = np.maximum.accumulate(np.where(mask, cols[None, :], -1), axis=1)[:, c0]
+    first_right = np.minimum.accumulate(np.where(mask, cols[None, :], k_cols)[:, ::-1], axis=1)[:, ::-1][:, c0]
+    has_l = (last_left >= 0) & (o[np.clip(last_left, 0, k_cols - 1)] >= -tol)
+    has_r = (first_right < k_cols) & (o[np.clip(first_right, 0, k_cols - 1)] <= tol)
+    jl = np.where(has_l, last_left, first_right)
+    jr = np.where(has_r, first_right, last_left)
+    valid = has_l | has_r
+    # Run bounds: the last gap before jl and the first gap after jr.
+    gap_before = np.maximum.accumulate(np.where(~mask, cols[None, :], -1), axis=1)
+    gap_after = np.minimum.accumulate(np.where(~mask, cols[None, :], k_cols)[:, ::-1], axis=1)[:, ::-1]
+    rr = np.arange(m_rows)
+    jl_c = np.clip(jl, 0, k_cols - 1)
+    jr_c = np.clip(jr, 0, k_cols - 1)
+    a = gap_before[rr, jl_c] + 1
+    b = gap_after[rr, jr_c] - 1
+    # Wider than any duct, pool or papilloma around this centreline could be, or reaching
+    # the end of the sampled span: the lumen has merged with something else (skin, the
+    # nipple).  Leave such rows unknown rather than wrong.
+    a_c = np.clip(a, 0, k_cols - 1)
+    b_c = np.clip(b, 0, k_cols - 1)
+    valid &= (a > 0) & (b < k_cols - 1)
+    valid &= np.maximum(-o[a_c], o[b_c]) <= r_hint + max_half_width_mm
+    lv = edge_fraction * level
+    am1 = np.clip(a - 1, 0, k_cols - 1)
+    bp1 = np.clip(b + 1, 0, k_cols - 1)
+    va, vam = smooth[rr, a_c], smooth[rr, am1]
+    vb, vbp = smooth[rr, b_c], smooth[rr, bp1]
+    with np.errstate(all="ignore"):
+        fa = np.clip((va - lv) / (va - vam), 0.0, 1.0)
+        fb = np.clip((vb - lv) / (vb - vbp), 0.0, 1.0)
+    # Next to another duct's lumen (a foreign pixel) the edge is where that lumen starts.
+    left = np.where(np.isfinite(vam) & np.isfinite(fa), o[a_c] - fa * step, o[a_c])
+    right = np.where(np.isfinite(vbp) & np.isfinite(fb), o[b_c] + fb * step, o[b_c])
+    left = np.where(valid, left, np.nan)
+    right = np.where(valid, right, np.nan)
+    # Edges set by another duct's lumen (or blur) rather than by this lumen's own fall.
+    touching = valid & (~np.isfinite(vam) | ~np.isfinite(vbp))
     width = right - left
     mid = 0.5 * (left + right)
     ok = np.isfinite(mid)
@@ -610,7 +613,7 @@ def lumen_rows(profile: DuctProfile, *, edge_fraction: float = 0.4, level_window
     # neighbours across short gaps; longer gaps stay unknown (NaN), never "dark".
     centre = _fill_short_gaps(centre, max_gap=max(int(1.0 / step), 1))
     return LumenRows(level=level, mask=mask, left=left, right=right, width=width, centre_offset=mid_f,
-                     centre=centre, dark_width=dark)
+                     centre=centre, touching=touching)
 
 
 def refine_background(profile: DuctProfile, rows: LumenRows, *, margin_mm: float = 1.0,

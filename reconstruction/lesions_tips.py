@@ -25,7 +25,8 @@ from scipy import ndimage
 from .lesions_profile import BEYOND, OWN, DuctProfile, LumenRows
 from .tree import DuctTree
 
-__all__ = ["TipMeasure", "measure_tip", "premature_end", "effective_junction"]
+__all__ = ["TipMeasure", "measure_tip", "premature_end", "effective_junction", "smooth_length_mm",
+           "tail_radius_mm"]
 
 
 @dataclass
@@ -254,6 +255,41 @@ def _meniscus(profile: DuctProfile, rows: LumenRows, end_row: int, widths: np.nd
             "meniscus_offset_mm": c, "hollow_width_mm": hollow}
 
 
+def smooth_length_mm(points: np.ndarray, *, sigma_mm: float = 1.0) -> float:
+    """Length of a polyline after Gaussian smoothing along it.
+
+    Reconstructed centrelines zig-zag by a voxel or so; summed segment lengths then
+    overstate a duct's length by tens of per cent.  Smoothing over ``sigma_mm`` removes
+    that without shortening real bends.
+    """
+    from .tree import resample_polyline
+
+    p = np.asarray(points, float)
+    if len(p) < 2:
+        return 0.0
+    r, _ = resample_polyline(p, step_mm=0.25)
+    if len(r) > 4:
+        sm = ndimage.gaussian_filter1d(r, sigma_mm / 0.25, axis=0, mode="nearest")
+        sm[0], sm[-1] = r[0], r[-1]
+        r = sm
+    return float(np.linalg.norm(np.diff(r, axis=0), axis=1).sum())
+
+
+def tail_radius_mm(points: np.ndarray, radius: np.ndarray, *, skip_mm: float = 0.5, length_mm: float = 8.0
+                   ) -> float:
+    """Median radius over the last ``length_mm`` of a branch, its last ``skip_mm`` left out
+    (a distance transform shrinks toward a lumen's end)."""
+    p = np.asarray(points, float)
+    r = np.asarray(radius, float)
+    if len(p) == 0:
+        return float("nan")
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+    sel = (s >= s[-1] - length_mm) & (s <= s[-1] - skip_mm)
+    if sel.sum() < 2:
+        sel = s >= s[-1] - length_mm
+    return float(np.median(r[sel]))
+
+
 def effective_junction(tree: DuctTree, branch_id: int) -> tuple[int | None, int, float]:
     """The branch point a tip hangs from, skipping single-child links.
 
@@ -267,10 +303,10 @@ def effective_junction(tree: DuctTree, branch_id: int) -> tuple[int | None, int,
         Centreline length from the junction to the tip.
     """
     b = tree.branches[branch_id]
-    length = b.length_mm
+    length = smooth_length_mm(b.points_mm)
     while b.parent is not None and len(tree.children(b.parent)) < 2:
         b = tree.branches[b.parent]
-        length += b.length_mm
+        length += smooth_length_mm(b.points_mm)
     return b.parent, b.id, float(length)
 
 
@@ -280,7 +316,7 @@ def _downstream_mm(tree: DuctTree, branch_id: int) -> float:
     stack = [(branch_id, 0.0)]
     while stack:
         bid, acc = stack.pop()
-        acc += tree.branches[bid].length_mm
+        acc += smooth_length_mm(tree.branches[bid].points_mm)
         kids = tree.children(bid)
         if not kids:
             best = max(best, acc)

@@ -253,11 +253,15 @@ def find_voids(profile: DuctProfile, rows: LumenRows, *, min_void_mm: float = 0.
         widths = rows.width
         lumen = _window(widths, a, b + 1)
         n4, n10 = int(4.0 / step), int(10.0 / step)
+        n2, n8 = int(2.0 / step), int(8.0 / step)
         measures = {
             "proximal_near": _nanmedian(_window(widths, a - n_ctx, a - n_near)),
             "proximal_far": _nanmedian(_window(widths, a - n10, a - n4)),
             "distal_near": _nanmedian(_window(widths, b + 1 + n_near, b + 1 + n_ctx)),
             "distal_far": _nanmedian(_window(widths, b + 1 + n4, b + 1 + n10)),
+            # The duct a little way off (beyond the lumen's own widening round the void).
+            "proximal_mid": _nanmedian(_window(widths, a - n8, a - n2)),
+            "distal_mid": _nanmedian(_window(widths, b + 1 + n2, b + 1 + n8)),
             "ring": ring / shoulder[m],
             # How much the background itself changes across the void (a skin line or the
             # nipple's edge crossing the duct fakes a dip; a void sits on a steady one).

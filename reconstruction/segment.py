@@ -128,7 +128,9 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
                   high_sigma: float = 6.0, low_sigma: float = 3.0, background_mm: float = 4.0,
                   min_component_mm: float = 3.0, nipple_mm: np.ndarray | None = None,
                   root_radius_mm: float = 12.0, attach_gap_mm: float = 12.0,
-                  skin_band_mm: float = 3.0, lump_radius_mm: float = 1.5) -> Segmentation:
+                  skin_band_mm: float = 3.0, lump_radius_mm: float = 1.5,
+                  ghost_mm: float = 7.5, ghost_ratio: float = 0.75,
+                  depth_smoothing_mm: float = 0.0) -> Segmentation:
     """Segment the opacified lumen of a DBT galactogram.
 
     Parameters
@@ -150,6 +152,11 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
         reaching within ``root_radius_mm`` of it are kept, plus pieces within
         ``attach_gap_mm`` of those (a duct interrupted by a filling defect or a bubble
         continues beyond the gap).
+    ghost_mm, ghost_ratio : float
+        A depth peak weaker than ``ghost_ratio`` x the strongest peak within ``ghost_mm``
+        along z is taken for a reconstruction ripple of it and dropped.
+    depth_smoothing_mm : float
+        Gaussian sigma along z of the profile whose peaks give a duct's depth.
     lump_radius_mm : float
         In-plane half-width above which a bright region is a lump (dilated duct, cyst,
         ectasia) rather than a duct; lumps become solid bodies at their median depth.
@@ -213,8 +220,16 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
     # Depth peaks: a voxel is kept where its column has a local maximum along z within a
     # window comparable to the depth blur (a few mm), or is within ~one slice of it.
     win = max(3, int(round(4.0 / wframe.spacing[2])) | 1)
+    # Peak depth from a profile smoothed over ~2 mm: a smeared duct's raw profile is flat
+    # and noisy on top, so its raw argmax jumps from column to column.
+    c = ndimage.gaussian_filter1d(c, sigma=max(0.5, depth_smoothing_mm / wframe.spacing[2]), axis=0)
     colmax = ndimage.maximum_filter1d(c, size=win, axis=0)
     peak = (c >= colmax - 1e-6) & (c >= low_sigma)
+    # Ripple ghosts: FBP rings a bright duct into weaker peaks a few mm above and below
+    # it.  A peak must reach ghost_ratio of the strongest peak within ghost_mm in depth;
+    # a second duct in the same column at another depth is usually as bright as itself.
+    wide = max(win, int(round(2 * ghost_mm / wframe.spacing[2])) | 1)
+    peak &= c >= ghost_ratio * ndimage.maximum_filter1d(c, size=wide, axis=0)
     # Exactly one voxel per duct crossing of a column: resampled to near-isotropic voxels
     # this one-slice ribbon becomes a tube about as deep as the slice spacing, where a
     # thicker band would skeletonise into plates and spurs.
@@ -241,6 +256,7 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
         big = _connected_to_nipple(labels, big, wframe, nipple_mm, root_radius_mm=root_radius_mm,
                                    attach_gap_mm=attach_gap_mm, notes=notes_extra)
     mask = np.isin(labels, big)
+    mask = _clean_and_round(mask, wframe)
     mask = _solidify_lumps(mask, wframe, min_radius_mm=lump_radius_mm, notes=notes_extra)
     if not mask.any():
         raise ValueError("no contrast-filled duct found (nothing stands out of the background)")
@@ -320,4 +336,27 @@ def _solidify_lumps(mask: np.ndarray, frame: ImageFrame, *, min_radius_mm: float
         out[:, cols[0], cols[1]] = body
     notes.append(f"{n} wide lump(s) (> {2 * min_radius_mm:g} mm across) rebuilt as solid bodies at their "
                  f"median depth")
+    return out
+
+
+def _clean_and_round(mask: np.ndarray, frame: ImageFrame) -> np.ndarray:
+    """Strip one-pixel threads and speckle in-plane, then give each duct its depth.
+
+    The depth-peak ribbon is one slice thick and its edges are noisy; threads one pixel
+    wide are noise (a duct is >= 2 pixels wide on the working grid).  Each kept column
+    is then extended along z by the duct's local in-plane half-width around its peak,
+    so the lumen is a round tube: what a skeleton and an EDT radius expect.
+    """
+    footprint = mask.any(axis=0)
+    cross = ndimage.generate_binary_structure(2, 1)
+    clean = ndimage.binary_opening(footprint, structure=cross)
+    mask = mask & clean[None]
+    dy, dx, dz = frame.spacing[1], frame.spacing[0], frame.spacing[2]
+    half = ndimage.distance_transform_edt(clean, sampling=(dy, dx))
+    reach = np.floor(half / dz + 0.25).astype(int)  # slices above/below the peak
+    out = mask.copy()
+    for k in range(1, int(reach.max()) + 1):
+        cols = reach >= k
+        out[k:] |= mask[:-k] & cols[None]
+        out[:-k] |= mask[k:] & cols[None]
     return out
