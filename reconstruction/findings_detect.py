@@ -76,6 +76,11 @@ class FindingOptions:
         outside bridged gaps (a duct that merely fades has none).
     void_significance : float
         Contrast loss over the row-to-row noise of the centre contrast.
+    void_min_roundness : float
+        Smallest ratio of the dark core's principal axes (1: a disc).
+    void_max_asymmetry : float
+        Largest shift of the lumen's middle at the void, in lumen half-widths, against the
+        duct's axis around it.
     void_min_cnr : float
         Duct contrast over image noise below which voids are not judged.
     max_background_step : float
@@ -98,6 +103,10 @@ class FindingOptions:
     cyst_ratio, cyst_margin_mm : float
         A cyst is at least ``cyst_ratio`` times, and ``cyst_margin_mm`` more than, the
         calibre of the duct feeding it.
+    cyst_min_contrast : float
+        A pool of contrast at least as thick as the duct feeding it is at least as bright
+        in the slice: its peak contrast over the duct's must reach this (out-of-focus blur
+        of another structure past a tip is fainter).
     obstruction_dilation : float
         A column ending at least this much wider than the duct before it, and not in a
         round pool, ends at an obstruction (a filling defect).
@@ -120,7 +129,9 @@ class FindingOptions:
     min_void_mm: float = 0.8
     void_depth: float = 0.3
     void_ring: float = 0.1
-    void_significance: float = 5.0
+    void_significance: float = 12.0
+    void_min_roundness: float = 0.55
+    void_max_asymmetry: float = 0.5
     void_min_cnr: float = 5.0
     max_background_step: float = 0.35
     papilloma_expansion: float = 2.4
@@ -133,6 +144,7 @@ class FindingOptions:
     ectasia_min_length_mm: float = 2.0
     cyst_ratio: float = 2.0
     cyst_margin_mm: float = 1.5
+    cyst_min_contrast: float = 1.3
     obstruction_dilation: float = 1.8
     cutoff_calibre_ratio: float = 1.2
     cutoff_premature_ratio: float = 0.6
@@ -251,14 +263,14 @@ def measure_branches(volume: Volume, tree: DuctTree, *, options: FindingOptions 
 
 # ----------------------------------------------------------------------------- voids
 def _void_reference(v: VoidCandidate, view: BranchView) -> float:
-    """The duct's normal calibre around a void: the narrower far side, else the near one."""
+    """The duct's normal calibre around a void: the narrower side's low percentile over
+    12 mm, else the narrower side 2-8 mm away, else further, else nearer."""
     m = v.measures
-    far = [x for x in (m["proximal_far"], m["distal_far"]) if np.isfinite(x)]
-    if far:
-        return float(min(far))
-    near = [x for x in (m["proximal_near"], m["distal_near"]) if np.isfinite(x)]
-    if near:
-        return float(min(near))
+    for keys in (("proximal_calibre", "distal_calibre"), ("proximal_mid", "distal_mid"),
+                 ("proximal_far", "distal_far"), ("proximal_near", "distal_near")):
+        vals = [m[k] for k in keys if np.isfinite(m[k])]
+        if vals:
+            return float(min(vals))
     return float(2.0 * np.median(view.profile.radius_hint_mm))
 
 
@@ -271,6 +283,13 @@ def _accept_void(v: VoidCandidate, opt: FindingOptions) -> bool:
     # Darker than the background by more than the duct's own contrast: not a lumen.
     if v.depth > 1.5:
         return False
+    # A papilloma or a bubble is roundish and widens the duct evenly about its axis; a
+    # gap between this duct and a neighbour running or crossing beside it is elongated
+    # and pulls the lumen's middle sideways.
+    if np.isfinite(m["roundness"]) and m["roundness"] < opt.void_min_roundness:
+        return False
+    if np.isfinite(m["asymmetry"]) and m["asymmetry"] > opt.void_max_asymmetry:
+        return False
     need_ring = 0.0 if v.bridged else opt.void_ring
     return bool(m["ring"] >= need_ring and v.depth >= opt.void_depth)
 
@@ -282,11 +301,14 @@ def _void_finding(v: VoidCandidate, view: BranchView, tree: DuctTree, frame, opt
     if obstructing and tip is not None and np.isfinite(tip.duct_width_mm):
         ref = min(ref, tip.duct_width_mm) if np.isfinite(ref) else tip.duct_width_mm
     expansion = v.lumen_width_mm / ref if ref > 0 and np.isfinite(v.lumen_width_mm) else float("nan")
-    prox = v.measures["proximal_near"]
-    dilation = prox / ref if ref > 0 and np.isfinite(prox) else float("nan")
+    prox = v.measures["proximal_mid"]
+    dist = v.measures["distal_mid"]
+    # Dilated before it: the duct upstream wider than downstream (a papilloma dams it).
+    dilation = prox / dist if np.isfinite(prox) and np.isfinite(dist) and dist > 0 else float("nan")
     e = _ramp(expansion, opt.papilloma_expansion - 0.6, opt.papilloma_expansion + 0.6)
     d = _ramp(dilation, opt.papilloma_dilation - 0.3, opt.papilloma_dilation + 0.3)
-    lesion = max(e, d)
+    # Expansion decides; dilation before it can only tip a borderline void.
+    lesion = max(e, min(d, e + 0.25))
     b = tree.branches[v.branch]
     center = prof.physical(frame, [v.row], [v.center_offset_mm])[0]
     strength = _ramp(v.depth, opt.void_depth, opt.void_depth + 0.3) * _ramp(v.measures["ring"], 0.0, 0.3)
@@ -340,7 +362,7 @@ def _merge_duplicates(findings: list[Finding]) -> list[Finding]:
 
 # ------------------------------------------------------------------------------ tips
 def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: FindingOptions,
-                  obstructed: set[int]) -> list[Finding]:
+                  obstructed: set[int], voids: list[tuple[np.ndarray, float]]) -> list[Finding]:
     out: list[Finding] = []
     tips = {bid: v for bid, v in views.items() if v.tip is not None and bid not in obstructed}
     cysts: set[int] = set()
@@ -356,8 +378,10 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
         big = t.blob_width_mm >= max(opt.cyst_ratio * duct, duct + opt.cyst_margin_mm)
         roundish = 0.5 <= t.blob_length_mm / max(t.blob_width_mm, 1e-9) <= 2.0
         full = np.isfinite(t.blob_centre_ratio) and t.blob_centre_ratio >= 0.7
-        if big and roundish and full and t.blob_reaches_end:
-            center = v.profile.physical(frame, [t.blob_row], [v.rows.centre_offset[t.blob_row]])[0]
+        bright = np.isfinite(m["blob_contrast"]) and m["blob_contrast"] >= opt.cyst_min_contrast
+        center = v.profile.physical(frame, [t.blob_row], [v.rows.centre_offset[t.blob_row]])[0]
+        holds_void = any(np.linalg.norm(center - c) <= max(r, 0.5 * t.blob_width_mm) for c, r in voids)
+        if big and roundish and full and bright and t.blob_reaches_end and not holds_void:
             size = _ramp(t.blob_width_mm / max(duct, 1e-9), opt.cyst_ratio, 2 * opt.cyst_ratio)
             conf = float(np.clip(0.6 + 0.4 * size, 0.0, 1.0))
             out.append(Finding("cyst", center, float(max(t.blob_width_mm, t.blob_length_mm)), confidence=conf,
@@ -366,6 +390,7 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
                                         "duct_width_mm": round(duct, 2),
                                         "ratio_to_duct": round(t.blob_width_mm / duct, 2),
                                         "centre_over_rim": round(t.blob_centre_ratio, 2),
+                                        "contrast_over_duct": round(m["blob_contrast"], 2),
                                         "cnr": round(t.cnr, 1)}))
             cysts.add(bid)
             continue
@@ -438,7 +463,9 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
         conf = float((c_cal * c_pre * c_tap * c_img) ** 0.5)
         if conf < opt.report_threshold:
             continue
-        center = v.profile.physical(frame, [t.end_row], [v.rows.centre_offset[t.end_row]])[0]
+        # Where the column stops: the tree's tip, unless the contrast visibly stops short.
+        row = min(t.tip_row, t.end_row)
+        center = v.profile.physical(frame, [row], [v.rows.centre_offset[row]])[0]
         out.append(Finding("cutoff", center, float(2.0 * tail[bid]), confidence=conf, system=b.system, branch=bid,
                            generation=b.generation,
                            details={"end_radius_mm": round(tail[bid], 3),
@@ -642,7 +669,8 @@ def detect_findings(volume: Volume, tree: DuctTree, *, lumen_mask: np.ndarray | 
             if lumen_mask is not None:
                 f.details["mask_gap"] = _mask_gap(lumen_mask, frame, f.center_mm)
             findings.append(f)
-    findings += _tip_findings(tree, views, frame, opt, obstructed)
+    voids = [(f.center_mm, 0.5 * f.diameter_mm) for f in findings]
+    findings += _tip_findings(tree, views, frame, opt, obstructed, voids)
     findings = _merge_duplicates(findings)
     _note_neighbours(findings)
     excluded = [(f.center_mm, 0.5 * f.diameter_mm + 2.0) for f in findings if f.kind == "cyst"]

@@ -413,9 +413,7 @@ def profile_path(array: np.ndarray, frame: ImageFrame, path: DuctPath, *, step_m
     row_bg = np.where(np.isfinite(row_bg), row_bg, np.nanmedian(row_bg))
     background = running_percentile(row_bg, window=max(int(background_window_mm / step_mm), 1), q=50)
     cpr = raw - background[:, None]
-    noise = robust_sigma(np.where(clear & own, cpr, np.nan))
-    if not noise > 0:
-        noise = robust_sigma(np.diff(raw, axis=1))  # no clear background: pixel-to-pixel noise
+    noise = _pixel_noise(raw, clear & own)
 
     # In focus or not: beside the duct (and anywhere past a tip) a bright structure that
     # is brighter a few mm above or below is another structure's out-of-focus blur (a
@@ -433,6 +431,19 @@ def profile_path(array: np.ndarray, frame: ImageFrame, path: DuctPath, *, step_m
     return DuctProfile(branch=path.branch, s_mm=s, q=q, normal_yx=normal, inplane=inplane,
                        offsets_mm=offsets, cpr=cpr, own=own, background=background, noise=max(noise, 1e-6),
                        radius_hint_mm=radius, part=part, bridged=bridged, point_index=pidx)
+
+
+def _pixel_noise(raw: np.ndarray, where: np.ndarray) -> float:
+    """Image noise from neighbouring background pixels (their difference / sqrt 2).
+
+    Differences of neighbours cancel the smooth tissue texture, so this is the noise a
+    lumen has to stand out from, whatever the parenchyma around it.
+    """
+    pair = where[:, 1:] & where[:, :-1]
+    d = np.diff(raw, axis=1)[pair]
+    if d.size < 10:
+        d = np.diff(raw, axis=1).ravel()
+    return max(robust_sigma(d) / np.sqrt(2.0), 1e-6)
 
 
 def _sample(array: np.ndarray, spacing: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -668,7 +679,7 @@ def refine_background(profile: DuctProfile, rows: LumenRows, *, margin_mm: float
     row_bg = np.where(np.isfinite(row_bg), row_bg, np.nanmedian(row_bg))
     background = running_percentile(row_bg, window=max(int(window_mm / step), 1), q=50)
     cpr = raw - background[:, None]
-    noise = robust_sigma(np.where(clear & profile.own, cpr, np.nan))
+    noise = _pixel_noise(raw, clear & profile.own)
     if not noise > 0:
         noise = profile.noise
     import dataclasses

@@ -145,6 +145,9 @@ def measure_tip(profile: DuctProfile, rows: LumenRows, *, reference_mm: float = 
         peak = np.nanmax(np.where(inside, ndimage.uniform_filter1d(np.nan_to_num(row), 3), np.nan))
     centre_ratio = float(rows.centre[blob_row] / peak) if np.isfinite(peak) and peak > 0 \
         and np.isfinite(rows.centre[blob_row]) else float("nan")
+    # A pool of the same contrast as the duct, and at least as thick, is at least as bright
+    # as the duct in the slice; out-of-focus blur of something else is fainter.
+    blob_contrast = float(peak / level) if np.isfinite(peak) else float("nan")
     meniscus = _meniscus(profile, rows, end_row, w_s, search_mm=max(6.0, 2.0 * (blob_w if np.isfinite(blob_w) else 1.0)))
     end_lo = max(end_row - max(int(2.5 / step), 2), lo)
     end_w = _nanpct(w_s[end_lo: max(end_row - max(int(0.5 / step), 1), end_lo + 1)], 50)
@@ -157,6 +160,7 @@ def measure_tip(profile: DuctProfile, rows: LumenRows, *, reference_mm: float = 
                       measures={"beyond_tip_mm": float((end_row - tip_row) * step),
                                 "end_in_extrapolation": bool(profile.part[end_row] == BEYOND),
                                 **meniscus,
+                                "blob_contrast": blob_contrast,
                                 # A widening of this duct is centred on it; a neighbour
                                 # merging into its side shifts the lumen's middle.
                                 "blob_shift_mm": float(abs(rows.centre_offset[blob_row]

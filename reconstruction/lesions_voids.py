@@ -84,6 +84,19 @@ def _nanmedian(v: np.ndarray) -> float:
     return float(np.median(v)) if v.size else float("nan")
 
 
+def _nanpct(v: np.ndarray, q: float, *, min_count: int = 1) -> float:
+    v = np.asarray(v, float)
+    v = v[np.isfinite(v)]
+    return float(np.percentile(v, q)) if v.size >= max(min_count, 1) else float("nan")
+
+
+def _calibre(clean: np.ndarray, widths: np.ndarray, lo: int, hi: int, min_count: int) -> float:
+    """25th percentile of the widths in rows ``lo:hi``: the rows whose edges were this
+    lumen's own if there are enough of them, else all measured rows."""
+    c = _nanpct(_window(clean, lo, hi), 25, min_count=min_count)
+    return c if np.isfinite(c) else _nanpct(_window(widths, lo, hi), 25, min_count=min_count)
+
+
 def _window(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
     lo, hi = max(lo, 0), min(hi, len(values))
     return values[lo:hi] if hi > lo else values[:0]
@@ -230,12 +243,15 @@ def find_voids(profile: DuctProfile, rows: LumenRows, *, min_void_mm: float = 0.
                                    for c in np.split(cc, np.flatnonzero(np.diff(rr)) + 1)]))
             area = core.sum() * step * step
             off = float(o[cc].mean())
+            # How far the core stays from the tree's centreline (0: it lies across it).
+            axis_gap = float(np.min(np.abs(o[cc])))
         else:
             core = None
             length = float(np.sum(dip[a: b + 1] >= core_depth) * step)
             across = 0.0
             area = 0.0
             off = float(rows.centre_offset[m])
+            axis_gap = abs(off)
         if max(length, across) < min_void_mm:
             continue
         # A void lies *inside* the duct: the contrast column runs into it and (unless it
@@ -254,6 +270,8 @@ def find_voids(profile: DuctProfile, rows: LumenRows, *, min_void_mm: float = 0.
         lumen = _window(widths, a, b + 1)
         n4, n10 = int(4.0 / step), int(10.0 / step)
         n2, n8 = int(2.0 / step), int(8.0 / step)
+        n1, n12 = max(int(1.0 / step), 1), int(12.0 / step)
+        clean = np.where(rows.touching, np.nan, widths)
         measures = {
             "proximal_near": _nanmedian(_window(widths, a - n_ctx, a - n_near)),
             "proximal_far": _nanmedian(_window(widths, a - n10, a - n4)),
@@ -262,7 +280,17 @@ def find_voids(profile: DuctProfile, rows: LumenRows, *, min_void_mm: float = 0.
             # The duct a little way off (beyond the lumen's own widening round the void).
             "proximal_mid": _nanmedian(_window(widths, a - n8, a - n2)),
             "distal_mid": _nanmedian(_window(widths, b + 1 + n2, b + 1 + n8)),
+            # The duct's own calibre on each side: a low percentile over 12 mm, so the
+            # lumen's widening round the void (and any dilation before it) is passed over.
+            "proximal_calibre": _calibre(clean, widths, a - n12, a - n1, n2),
+            "distal_calibre": _calibre(clean, widths, b + 1 + n1, b + 1 + n12, n2),
             "ring": ring / shoulder[m],
+            "axis_gap_mm": axis_gap,
+            # Where the lumen's middle sits at the void, against the duct's axis just
+            # before and after it, in lumen half-widths (0: the duct widens evenly round
+            # the void; a gap beside the duct, next to another one, pulls it sideways).
+            "asymmetry": _asymmetry(rows, a, b, n_ctx),
+            "radius_hint_mm": float(profile.radius_hint_mm[m]),
             # How much the background itself changes across the void (a skin line or the
             # nipple's edge crossing the duct fakes a dip; a void sits on a steady one).
             "background_step": float(np.ptp(_window(profile.background, a - n_near, b + 1 + n_near))
@@ -324,6 +352,17 @@ def _ring(row: np.ndarray, o: np.ndarray, rows: LumenRows, m: int, *, dark_half:
     if side_l.size == 0 or side_r.size == 0:
         return 0.0
     return float(max(min(side_l.max(), side_r.max()) - centre, 0.0))
+
+
+def _asymmetry(rows: LumenRows, a: int, b: int, n_ctx: int) -> float:
+    mid = 0.5 * (rows.left + rows.right)
+    half = 0.5 * rows.width
+    at = _nanmedian(mid[a: b + 1])
+    around = _nanmedian(np.concatenate([_window(mid, a - n_ctx, a), _window(mid, b + 1, b + 1 + n_ctx)]))
+    h = _nanmedian(half[a: b + 1])
+    if not (np.isfinite(at) and np.isfinite(around) and np.isfinite(h) and h > 0):
+        return float("nan")
+    return float(abs(at - around) / h)
 
 
 def _roundness(core: np.ndarray, step: float) -> float:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .depth_prune import prune_depth_artefacts
 from .segment import Segmentation, segment_lumen
 from .topology import TopologyReport
 from .tree import DuctTree
@@ -102,7 +103,11 @@ def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
     say("building the duct tree", 0.5)
     tree, report = build_tree(seg.mask, seg.frame, orifices_mm=orifices, nipple_mm=nipple,
                               intensity=seg.contrast, max_gap_mm=max_gap_mm)
-    notes = list(seg.notes) + [f"{len(orifices)} orifice(s) found at the nipple"]
+    say("pruning depth artefacts", 0.9)
+    tree, pruned = prune_depth_artefacts(tree, slice_axis=volume.frame.direction_matrix[:, 2])
+    tree.validate()
+    notes = list(seg.notes) + [f"{len(orifices)} orifice(s) found at the nipple",
+                               f"{len(pruned)} tip branch(es) running along the slice axis removed"]
     say("reconstruction done", 1.0)
     return Reconstruction(tree=tree, topology=report, segmentation=seg, nipple_mm=nipple,
                           nipple_given=given, notes=notes)

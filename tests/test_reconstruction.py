@@ -22,8 +22,16 @@ def test_reconstruction_floors(sample_of, name):
     rec = reconstruct(s.volume)
     rec.tree.validate()
     score = score_tree(rec.tree, s.truth)
-    assert score.recall >= 0.8, score.line()
-    assert score.branches_detected >= 0.6, score.line()
+    assert score.recall >= 0.65, score.line()
+    assert score.precision >= 0.4, score.line()
+    assert score.branches_detected >= 0.5, score.line()
+    # Depth artefacts pruned: no tip branch runs along the slice axis.
+    from reconstruction.depth_prune import steepness
+
+    axis = s.volume.frame.direction_matrix[:, 2]
+    for b in rec.tree.branches:
+        if rec.tree.is_tip(b.id) and b.parent is not None and b.length_mm <= 15.0:
+            assert steepness(b.points_mm, axis) <= 0.6
     # Every system is rooted near the nipple.
     for sys_ in rec.tree.systems:
         if sys_.root_branch is not None:
