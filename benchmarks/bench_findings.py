@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reconstruction.findings import FINDING_KINDS  # noqa: E402
 from reconstruction.findings_detect import detect_findings  # noqa: E402
-from reconstruction.lesions_eval import (KindScore, bridge_through, perturb_tree, score_findings,  # noqa: E402
+from reconstruction.lesions_eval import (KindScore, reconstruction_like, score_findings,  # noqa: E402
                                          truth_tree_input)
 from sample_volumes import make_sample, preset_names  # noqa: E402
 
@@ -48,16 +48,6 @@ def _sample(name: str, seed: int, cache: Path | None):
     return s
 
 
-def reconstruction_like(truth: dict, *, seed: int):
-    """The truth tree with reconstruction errors: jitter, radius error, bridged defects."""
-    rng = np.random.default_rng(seed)
-    tree = perturb_tree(truth_tree_input(truth), rng=rng)
-    for row in truth["lesions"] + truth["artefacts"]:
-        if row["kind"] in ("filling_defect", "air_bubble") and not row.get("obstructing"):
-            bridge_through(tree, np.asarray(row["center_mm"]), 0.5 * row["diameter_mm"], rng=rng)
-    return tree
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--presets", nargs="*", default=[n for n in preset_names() if n != "full-field"])
@@ -76,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             sample = _sample(name, seed, args.cache)
             for which in args.trees:
                 tree = truth_tree_input(sample.truth) if which == "truth" else \
-                    reconstruction_like(sample.truth, seed=1000 + seed)
+                    reconstruction_like(sample.truth, rng=np.random.default_rng(1000 + seed))
                 t0 = time.perf_counter()
                 found = detect_findings(sample.volume, tree)
                 times[which].append(time.perf_counter() - t0)

@@ -17,8 +17,8 @@ import numpy as np
 from .findings import FINDING_KINDS, Finding
 from .tree import Branch, DuctSystem, DuctTree
 
-__all__ = ["truth_tree_input", "perturb_tree", "bridge_through", "score_findings", "KindScore",
-           "match_radius_mm"]
+__all__ = ["truth_tree_input", "perturb_tree", "bridge_through", "reconstruction_like", "score_findings",
+           "KindScore", "match_radius_mm"]
 
 
 def truth_tree_input(truth: dict) -> DuctTree:
@@ -138,6 +138,35 @@ def perturb_tree(tree: DuctTree, *, rng: np.random.Generator, point_jitter_mm: f
         moved_end[b.id] = jitter[-1]
         b.radius_mm = np.maximum(b.radius_mm * (1.0 + rng.normal(0.0, radius_jitter, size=len(b.radius_mm))), 0.05)
     return out
+
+
+def reconstruction_like(truth: dict, *, rng: np.random.Generator, point_jitter_mm: float = 0.3,
+                        radius_jitter: float = 0.2, rim_offset: float = 0.0) -> DuctTree:
+    """The visible truth tree with a reconstruction's errors: jittered points and radii,
+    and the centreline through every non-obstructing void (papilloma, bubble) lost and
+    bridged straight across.
+
+    Parameters
+    ----------
+    truth : dict
+    rng : numpy Generator
+    point_jitter_mm, radius_jitter : float
+        See :func:`perturb_tree`.
+    rim_offset : float
+        Bridge along the void's rim instead of through it: offset as a share of the
+        void's radius (a skeleton that went round the void).
+
+    Returns
+    -------
+    DuctTree
+    """
+    tree = perturb_tree(truth_tree_input(truth), rng=rng, point_jitter_mm=point_jitter_mm,
+                        radius_jitter=radius_jitter)
+    for row in truth.get("lesions", []) + truth.get("artefacts", []):
+        if row["kind"] in ("filling_defect", "air_bubble") and not row.get("obstructing"):
+            r = 0.5 * float(row["diameter_mm"])
+            bridge_through(tree, np.asarray(row["center_mm"], float), r, offset_mm=rim_offset * r, rng=rng)
+    return tree
 
 
 def match_radius_mm(lesion: dict) -> float:

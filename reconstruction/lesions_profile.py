@@ -425,8 +425,10 @@ def profile_path(array: np.ndarray, frame: ImageFrame, path: DuctPath, *, step_m
         g = grid[outside]
         other_depth = np.maximum(_sample(array, spacing, g + dz), _sample(array, spacing, g - dz))
         at = raw[outside]
-        blurred = (other_depth - at > 2.0 * noise) & (at - np.broadcast_to(background[:, None], raw.shape)[outside]
-                                                      > 2.0 * noise)
+        above = at - np.broadcast_to(background[:, None], raw.shape)[outside]
+        # Clearly brighter elsewhere: by more than the noise and than a fifth of its own
+        # contrast (a thick pool centred here is nearly as bright 2-3 mm off).
+        blurred = (other_depth - at > np.maximum(2.0 * noise, 0.2 * above)) & (above > 2.0 * noise)
         own[outside] &= ~blurred
     return DuctProfile(branch=path.branch, s_mm=s, q=q, normal_yx=normal, inplane=inplane,
                        offsets_mm=offsets, cpr=cpr, own=own, background=background, noise=max(noise, 1e-6),

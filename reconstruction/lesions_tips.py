@@ -140,9 +140,8 @@ def measure_tip(profile: DuctProfile, rows: LumenRows, *, reference_mm: float = 
     o = profile.offsets_mm
     inside = (o >= rows.left[blob_row]) & (o <= rows.right[blob_row]) if np.isfinite(rows.left[blob_row]) else \
         np.abs(o - rows.centre_offset[blob_row]) <= 0.5 * (blob_w if np.isfinite(blob_w) else 1.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        peak = np.nanmax(np.where(inside, ndimage.uniform_filter1d(np.nan_to_num(row), 3), np.nan))
+    cand = np.where(inside & np.isfinite(row), ndimage.uniform_filter1d(np.nan_to_num(row), 3), np.nan)
+    peak = float(np.nanmax(cand)) if np.isfinite(cand).any() else float("nan")
     centre_ratio = float(rows.centre[blob_row] / peak) if np.isfinite(peak) and peak > 0 \
         and np.isfinite(rows.centre[blob_row]) else float("nan")
     # A pool of the same contrast as the duct, and at least as thick, is at least as bright

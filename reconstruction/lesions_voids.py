@@ -214,10 +214,10 @@ def find_voids(profile: DuctProfile, rows: LumenRows, *, min_void_mm: float = 0.
             continue
         # Contrast before the void (the column reaches it) ...
         before = _window(rel, a - n_ctx, a)
-        if before.size == 0 or not np.nanmax(before) >= 0.6:
+        if not (before.size and np.isfinite(before).any() and np.nanmax(before) >= 0.6):
             continue
         after = _window(rel, b + 1, b + 1 + n_ctx)
-        enclosed = bool(after.size and np.nanmax(after) >= 0.6)
+        enclosed = bool(after.size and np.isfinite(after).any() and np.nanmax(after) >= 0.6)
         # ... and the 2D dark core: below half the duct contrast, inside the lumen's edges.
         level = rows.level
         lo_edge = np.where(np.isfinite(rows.left), rows.left, rows.centre_offset - profile.radius_hint_mm)

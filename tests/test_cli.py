@@ -21,6 +21,14 @@ def _run(args, capsys):
     return code, out, err
 
 
+def _noise_volume(folder):
+    """A small 3D volume of noise (no breast): valid to read, hopeless to plan."""
+    path = folder / "v.nrrd"
+    img = sitk.GetImageFromArray(np.random.default_rng(0).random((8, 32, 32)).astype(np.float32))
+    sitk.WriteImage(img, str(path))
+    return path
+
+
 def _nothing_left(folder):
     return [p.name for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}.partial-")] == []
 
@@ -47,8 +55,7 @@ def test_plan_2d_image(tmp_path, capsys):
 
 
 def test_plan_broken_clinical_json(tmp_path, capsys):
-    img = sitk.GetImageFromArray(np.random.default_rng(0).random((8, 32, 32)).astype(np.float32))
-    sitk.WriteImage(img, str(tmp_path / "v.nrrd"))
+    _noise_volume(tmp_path)
     (tmp_path / "c.json").write_text("{discharge: bloody")
     code, _, err = _run(["plan", str(tmp_path / "v.nrrd"), "-o", str(tmp_path / "out"), "--clinical",
                          str(tmp_path / "c.json")], capsys)
@@ -57,8 +64,7 @@ def test_plan_broken_clinical_json(tmp_path, capsys):
 
 
 def test_plan_unwritable_outdir(tmp_path, capsys):
-    img = sitk.GetImageFromArray(np.random.default_rng(0).random((8, 32, 32)).astype(np.float32))
-    sitk.WriteImage(img, str(tmp_path / "v.nrrd"))
+    _noise_volume(tmp_path)
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     code, _, err = _run(["plan", str(tmp_path / "v.nrrd"), "-o", str(blocker / "out")], capsys)
@@ -67,8 +73,7 @@ def test_plan_unwritable_outdir(tmp_path, capsys):
 
 
 def test_plan_broken_markups(tmp_path, capsys):
-    img = sitk.GetImageFromArray(np.random.default_rng(0).random((8, 32, 32)).astype(np.float32))
-    sitk.WriteImage(img, str(tmp_path / "v.nrrd"))
+    _noise_volume(tmp_path)
     (tmp_path / "m.mrk.json").write_text('{"markups": [{"controlPoints": [{"position": "x"}]}]}')
     code, _, err = _run(["plan", str(tmp_path / "v.nrrd"), "-o", str(tmp_path / "out"), "--lesions",
                          str(tmp_path / "m.mrk.json")], capsys)
