@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from .findings import Finding
 from .lesions_profile import (BEYOND, OWN, DuctProfile, LumenRows, _main_child, duct_path, lumen_rows,
@@ -126,7 +127,7 @@ class FindingOptions:
     context_mm: float = 8.0
     beyond_tip_mm: float = 10.0
     z_search_mm: float = 2.0
-    min_void_mm: float = 0.8
+    min_void_mm: float = 1.2
     void_depth: float = 0.3
     void_ring: float = 0.1
     void_significance: float = 12.0
@@ -225,8 +226,6 @@ def measure_branches(volume: Volume, tree: DuctTree, *, options: FindingOptions 
     step = opt.step_mm or float(np.clip(min(frame.spacing[0], frame.spacing[1]), 0.08, 0.2))
     z_search = opt.z_search_mm if array.shape[0] > 1 else 0.0
     q_all, id_all, r_all = _tree_samples(tree, frame)
-    from scipy.spatial import cKDTree
-
     kd_all = cKDTree(q_all * np.array([0.35, 1.0, 1.0])) if len(q_all) else None
     views: dict[int, BranchView] = {}
     # Branch lengths on smoothed centrelines (a jittery reconstruction overstates them).
@@ -290,7 +289,10 @@ def _accept_void(v: VoidCandidate, opt: FindingOptions) -> bool:
         return False
     if np.isfinite(m["asymmetry"]) and m["asymmetry"] > opt.void_max_asymmetry:
         return False
-    need_ring = 0.0 if v.bridged else opt.void_ring
+    # Outside a bridged gap, a void must show a brighter rim on both sides (a duct that
+    # fades has none).  A faint rim is enough for a void that will be called a bubble
+    # (an artefact): see ``_void_finding``.
+    need_ring = 0.0 if v.bridged else 0.5 * opt.void_ring
     return bool(m["ring"] >= need_ring and v.depth >= opt.void_depth)
 
 
@@ -325,7 +327,9 @@ def _void_finding(v: VoidCandidate, view: BranchView, tree: DuctTree, frame, opt
         "lesion_probability": round(lesion, 3),
     }
     diameter = float(max(v.length_mm, v.across_mm))
-    if obstructing or lesion >= 0.5:
+    faint = not v.bridged and v.measures["ring"] < opt.void_ring
+    details["rim"] = "faint" if faint else "clear"
+    if obstructing or (lesion >= 0.5 and not faint):
         conf = float(np.clip(0.5 + 0.5 * lesion * (0.5 + 0.5 * strength), 0.0, 1.0))
         if obstructing:
             conf = float(max(conf, 0.6))
@@ -559,7 +563,9 @@ def _explained_by(zones: list[dict], tree: DuctTree, bid: int, d_lo: float, d_hi
         below = tree.branches[bid].parent == fb
         if not (on_path or below):
             continue
-        if d_hi >= z["from_mm"] and d_lo <= z["to_mm"]:
+        # The dilation runs up to the defect (a papilloma dams the duct it sits in): the
+        # segment must reach the defect's near edge, not merely lie within the reach.
+        if d_hi >= z["near_mm"] and d_lo <= z["to_mm"] and d_hi >= z["from_mm"]:
             return z["finding"]
     return None
 
@@ -680,7 +686,7 @@ def detect_findings(volume: Volume, tree: DuctTree, *, lumen_mask: np.ndarray | 
             d = float(f.details["distance_from_orifice_mm"])
             r = 0.5 * f.diameter_mm
             zones.append({"finding": f, "branch": f.branch, "from_mm": d - r - opt.defect_dilation_reach_mm,
-                          "to_mm": d + r + 3.0})
+                          "near_mm": d - r - 3.0, "to_mm": d + r + 3.0})
     findings += _ectasia_findings(tree, views, frame, opt, excluded, zones)
     findings = [f for f in findings if f.is_artefact or f.confidence >= opt.report_threshold]
     findings.sort(key=lambda f: (f.system if f.system is not None else -1, f.branch if f.branch is not None else -1,

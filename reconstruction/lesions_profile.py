@@ -19,11 +19,15 @@ K : transverse samples (columns), offsets ``-half_span_mm .. +half_span_mm``.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from .frame import ImageFrame
 from .tree import DuctTree
@@ -33,6 +37,14 @@ __all__ = ["DuctPath", "DuctProfile", "LumenRows", "duct_path", "profile_path", 
 
 #: Labels of the parts of a :class:`DuctPath`.
 PARENT, OWN, CHILD, BEYOND = -1, 0, 1, 2
+
+
+@contextlib.contextmanager
+def _quiet():
+    """All-NaN rows are expected (a crossing duct hides a row): no warnings for them."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 def to_array_mm(frame: ImageFrame, points_mm: npt.ArrayLike) -> np.ndarray:
@@ -297,8 +309,8 @@ def profile_path(array: np.ndarray, frame: ImageFrame, path: DuctPath, *, step_m
         Gaussian smoothing of the centreline (reconstruction jitter).
     other_points_q, other_branch, other_radius : ndarray, optional
         Array-mm centreline samples of the whole tree, their branch ids and radii: pixels
-        nearer (in-plane, to the lumen surface) to another branch than to this path are
-        marked not ``own``.
+        inside (or just beside) another branch's lumen, and nearer its surface than this
+        path's, are marked not ``own`` (distances weigh z by ``z_weight``).
     path_branches : set of int, optional
         Branch ids that make up this path (never "other").
     background_window_mm : float
@@ -371,8 +383,6 @@ def profile_path(array: np.ndarray, frame: ImageFrame, path: DuctPath, *, step_m
 
     own = inside.copy()
     if other_points_q is not None and len(other_points_q):
-        from scipy.spatial import cKDTree
-
         # Distances count z at about a third: a duct a few mm above or below still
         # shows (blurred) in this slice, one far away in z does not.
         zw = np.array([z_weight, 1.0, 1.0])
@@ -402,12 +412,8 @@ def profile_path(array: np.ndarray, frame: ImageFrame, path: DuctPath, *, step_m
     # Background: pixels well clear of the lumen (and of other ducts), running median.
     clear = np.abs(offsets)[None, :] >= (1.6 * radius[:, None] + 1.0)
     bg_pix = np.where(clear & own, raw, np.nan)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            row_bg = np.nanmedian(bg_pix, axis=1)
+    with _quiet():
+        row_bg = np.nanmedian(bg_pix, axis=1)
     if np.all(~np.isfinite(row_bg)):
         row_bg = np.full(len(q), np.nanmedian(raw))
     row_bg = np.where(np.isfinite(row_bg), row_bg, np.nanmedian(row_bg))
@@ -420,7 +426,11 @@ def profile_path(array: np.ndarray, frame: ImageFrame, path: DuctPath, *, step_m
     # duct at another depth, the skin), not this lumen; it is set aside like another
     # duct.  The lumen itself, and any void in it, is left alone.
     if focus_mm > 0 and array.shape[0] > 1:
-        outside = (np.abs(offsets)[None, :] > radius[:, None] + 0.3) | (part == BEYOND)[:, None]
+        # Past a tip the duct's own lumen (a meniscus, a pool) may go on for a few radii:
+        # only beyond that is everything off the axis fair game.
+        beyond = part == BEYOND
+        far = beyond & (s - (s[~beyond][-1] if (~beyond).any() else 0.0) > 2.0 * radius + 2.0)
+        outside = (np.abs(offsets)[None, :] > radius[:, None] + 0.3) | far[:, None]
         dz = np.array([focus_mm, 0.0, 0.0])
         g = grid[outside]
         other_depth = np.maximum(_sample(array, spacing, g + dz), _sample(array, spacing, g - dz))
@@ -507,7 +517,8 @@ def _fill_short_gaps(v: np.ndarray, *, max_gap: int) -> np.ndarray:
 
 
 def lumen_rows(profile: DuctProfile, *, edge_fraction: float = 0.4, level_window_mm: float = 3.0,
-               level_percentile: float = 85.0, max_half_width_mm: float = 5.0) -> LumenRows:
+               level_percentile: float = 85.0, max_half_width_mm: float = 5.0,
+               chord_model: bool = True) -> LumenRows:
     """Edges, calibre and centre contrast of the lumen in every row of a CPR.
 
     Parameters
@@ -516,8 +527,8 @@ def lumen_rows(profile: DuctProfile, *, edge_fraction: float = 0.4, level_window
     edge_fraction : float
         Edges sit where the contrast falls to this fraction of the local duct contrast.
         A duct much thinner than the DBT depth blur images as its chord length
-        (a semicircular profile): 0.4 puts the edge at ~0.92 of the true radius, 0.5 at
-        0.87; for wide lumens (flat-topped profiles) any fraction near 0.5 is unbiased.
+        (a semicircular profile): 0.4 puts the edge at ~0.92 of the true radius (see
+        ``chord_model``), 0.5 at 0.87.
     level_window_mm : float
         Minimum length of the window giving the local duct contrast (it grows with the
         duct: four local radii).
@@ -525,6 +536,9 @@ def lumen_rows(profile: DuctProfile, *, edge_fraction: float = 0.4, level_window
     max_half_width_mm : float
         A lumen edge further than this beyond the tree's radius from the centreline is
         not this duct's (rows left unknown).
+    chord_model : bool
+        Correct the edges for the chord-length profile of a lumen thinner than the depth
+        blur (true for ducts and most lesions in DBT); False reports the raw edges.
 
     Returns
     -------
@@ -538,15 +552,11 @@ def lumen_rows(profile: DuctProfile, *, edge_fraction: float = 0.4, level_window
     r_hint = np.maximum(profile.radius_hint_mm, step)
     # Row peak near the centreline (a lumen, not a neighbour).
     near = np.abs(o)[None, :] <= (r_hint[:, None] * 1.5 + 0.5)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            # Foreign pixels count as background (0) in the small transverse smoothing.
-            peak = np.nanmax(np.where(near & np.isfinite(cpr),
-                                      ndimage.uniform_filter1d(np.nan_to_num(cpr, nan=0.0), 3, axis=1),
-                                      np.nan), axis=1)
+    with _quiet():
+        # Foreign pixels count as background (0) in the small transverse smoothing.
+        peak = np.nanmax(np.where(near & np.isfinite(cpr),
+                                  ndimage.uniform_filter1d(np.nan_to_num(cpr, nan=0.0), 3, axis=1),
+                                  np.nan), axis=1)
     peak = np.where(np.isfinite(peak), peak, 0.0)
     win = max(int(max(level_window_mm, 4.0 * float(np.median(r_hint))) / step), 3)
     level = running_percentile(peak, window=win, q=level_percentile)
@@ -602,6 +612,13 @@ def lumen_rows(profile: DuctProfile, *, edge_fraction: float = 0.4, level_window
     right = np.where(np.isfinite(vbp) & np.isfinite(fb), o[b_c] + fb * step, o[b_c])
     left = np.where(valid, left, np.nan)
     right = np.where(valid, right, np.nan)
+    if chord_model:
+        # A lumen much thinner than the depth blur images as its chord length (a
+        # semicircular profile): the edge found at ``edge_fraction`` of the peak lies at
+        # sqrt(1 - f^2) of the true radius.  Undo that bias.
+        mid0 = 0.5 * (left + right)
+        k = 1.0 / np.sqrt(1.0 - edge_fraction ** 2)
+        left, right = mid0 + k * (left - mid0), mid0 + k * (right - mid0)
     # Edges set by another duct's lumen (or blur) rather than by this lumen's own fall.
     touching = valid & (~np.isfinite(vam) | ~np.isfinite(vbp))
     width = right - left
@@ -616,12 +633,8 @@ def lumen_rows(profile: DuctProfile, *, edge_fraction: float = 0.4, level_window
     # may run along one side of a lumen, e.g. around a void).
     half = np.maximum(0.25 * r_hint, 1.5 * step)
     sel = np.abs(o[None, :] - mid_f[:, None]) <= half[:, None]
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            centre = np.nanmean(np.where(sel & np.isfinite(smooth), smooth, np.nan), axis=1)
+    with _quiet():
+        centre = np.nanmean(np.where(sel & np.isfinite(smooth), smooth, np.nan), axis=1)
     # Rows whose centre is hidden (a crossing duct claims it) borrow from their
     # neighbours across short gaps; longer gaps stay unknown (NaN), never "dark".
     centre = _fill_short_gaps(centre, max_gap=max(int(1.0 / step), 1))
@@ -658,24 +671,16 @@ def refine_background(profile: DuctProfile, rows: LumenRows, *, margin_mm: float
     left = np.where(np.isfinite(rows.left), rows.left, np.nan)
     right = np.where(np.isfinite(rows.right), rows.right, np.nan)
     k = max(int(2.0 / step), 1)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lo_env = -ndimage.maximum_filter1d(np.nan_to_num(-left, nan=-np.inf), 2 * k + 1)
-            hi_env = ndimage.maximum_filter1d(np.nan_to_num(right, nan=-np.inf), 2 * k + 1)
+    with _quiet():
+        lo_env = -ndimage.maximum_filter1d(np.nan_to_num(-left, nan=-np.inf), 2 * k + 1)
+        hi_env = ndimage.maximum_filter1d(np.nan_to_num(right, nan=-np.inf), 2 * k + 1)
     r = 1.6 * profile.radius_hint_mm
     lo_env = np.where(np.isfinite(lo_env), np.minimum(lo_env, -r), -r)
     hi_env = np.where(np.isfinite(hi_env), np.maximum(hi_env, r), r)
     clear = (o[None, :] < (lo_env - margin_mm)[:, None]) | (o[None, :] > (hi_env + margin_mm)[:, None])
     bg_pix = np.where(clear & profile.own, raw, np.nan)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            row_bg = np.nanmedian(bg_pix, axis=1)
+    with _quiet():
+        row_bg = np.nanmedian(bg_pix, axis=1)
     if not np.isfinite(row_bg).any():
         return profile
     row_bg = np.where(np.isfinite(row_bg), row_bg, np.nanmedian(row_bg))
@@ -684,6 +689,4 @@ def refine_background(profile: DuctProfile, rows: LumenRows, *, margin_mm: float
     noise = _pixel_noise(raw, clear & profile.own)
     if not noise > 0:
         noise = profile.noise
-    import dataclasses
-
     return dataclasses.replace(profile, cpr=cpr, background=background, noise=noise)

@@ -16,7 +16,6 @@ Everything here is measured in the slice plane and relative to the duct and its 
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,8 +49,9 @@ class TipMeasure:
     blob_row : int
         Row of the widest part.
     blob_centre_ratio : float
-        Contrast at the centre of the widest part over its brightest rim (a pool is
-        brightest at its centre; a meniscus is hollow).
+        Lowest ratio of centre contrast to the brightest part of the lumen over the wide
+        rows from the widest one to the end (a pool is brightest at its centre all the
+        way; an obstruction's meniscus is hollow).
     blob_reaches_end : bool
         The widest part is the end of the column (nothing continues past it).
     cnr : float
@@ -135,15 +135,25 @@ def measure_tip(profile: DuctProfile, rows: LumenRows, *, reference_mm: float = 
         b += 1
     blob_len = float((b - a + 1) * step)
     reaches_end = bool(b >= end_row - max(int(1.0 / step), 1))
-    # Hollow or full: the centre of the widest row against its brightest part.
-    row = np.where(profile.own[blob_row], profile.cpr[blob_row], np.nan)
+    # Hollow or full: the centre of each wide row against its brightest part, from the
+    # widest row to the end of the column (a pool is brightest at its middle all the way;
+    # an obstruction's meniscus is dark in the middle near the end).
     o = profile.offsets_mm
-    inside = (o >= rows.left[blob_row]) & (o <= rows.right[blob_row]) if np.isfinite(rows.left[blob_row]) else \
-        np.abs(o - rows.centre_offset[blob_row]) <= 0.5 * (blob_w if np.isfinite(blob_w) else 1.0)
-    cand = np.where(inside & np.isfinite(row), ndimage.uniform_filter1d(np.nan_to_num(row), 3), np.nan)
-    peak = float(np.nanmax(cand)) if np.isfinite(cand).any() else float("nan")
-    centre_ratio = float(rows.centre[blob_row] / peak) if np.isfinite(peak) and peak > 0 \
-        and np.isfinite(rows.centre[blob_row]) else float("nan")
+    peaks, ratios = [], []
+    wide_thr = 0.5 * blob_w if np.isfinite(blob_w) else np.inf
+    for r in range(blob_row, max(end_row, blob_row) + 1):
+        if r != blob_row and not (np.isfinite(w_s[r]) and w_s[r] >= wide_thr):
+            continue
+        row = np.where(profile.own[r], profile.cpr[r], np.nan)
+        inside = (o >= rows.left[r]) & (o <= rows.right[r]) if np.isfinite(rows.left[r]) else \
+            np.abs(o - rows.centre_offset[r]) <= 0.5 * (blob_w if np.isfinite(blob_w) else 1.0)
+        cand = np.where(inside & np.isfinite(row), ndimage.uniform_filter1d(np.nan_to_num(row), 3), np.nan)
+        pk = float(np.nanmax(cand)) if np.isfinite(cand).any() else float("nan")
+        peaks.append(pk)
+        if np.isfinite(pk) and pk > 0 and np.isfinite(rows.centre[r]):
+            ratios.append(float(rows.centre[r] / pk))
+    peak = peaks[0] if peaks else float("nan")
+    centre_ratio = float(min(ratios)) if ratios else float("nan")
     # A pool of the same contrast as the duct, and at least as thick, is at least as bright
     # as the duct in the slice; out-of-focus blur of something else is fainter.
     blob_contrast = float(peak / level) if np.isfinite(peak) else float("nan")

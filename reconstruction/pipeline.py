@@ -106,6 +106,11 @@ def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
     say("pruning depth artefacts", 0.9)
     tree, pruned = prune_depth_artefacts(tree, slice_axis=volume.frame.direction_matrix[:, 2])
     tree.validate()
+    if pruned:
+        # The report above counted branches before pruning: say what changed, and how much.
+        report.notes.append(f"{len(pruned)} tip branch(es) running along the slice axis removed as depth "
+                            f"artefacts; {len(tree.branches)} branches remain.")
+        report.notes.extend(pruned[:20])
     notes = list(seg.notes) + [f"{len(orifices)} orifice(s) found at the nipple",
                                f"{len(pruned)} tip branch(es) running along the slice axis removed"]
     say("reconstruction done", 1.0)

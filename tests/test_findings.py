@@ -198,10 +198,9 @@ def test_helpers():
 
 # ------------------------------------------------------------------- sample presets
 @functools.lru_cache(maxsize=None)
-def _run(name: str, which: str):
-    from tests.conftest import cached_sample
-
-    sample = cached_sample(name)
+def _run(sample_of, name: str, which: str):
+    """Detector output and scores for one preset (computed once per session)."""
+    sample = sample_of(name)
     if which == "truth":
         tree = truth_tree_input(sample.truth)
     else:
@@ -212,8 +211,7 @@ def _run(name: str, which: str):
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_findings_on_the_visible_true_tree(sample_of, name):
-    sample_of(name)  # generated once per session by the shared fixture
-    truth, found, scores = _run(name, "truth")
+    truth, found, scores = _run(sample_of, name, "truth")
     for f in found:
         assert f.kind in FINDING_KINDS
         assert f.system is not None and f.branch is not None and f.generation is not None
@@ -237,8 +235,7 @@ def test_preset_findings_on_the_visible_true_tree(sample_of, name):
 def test_floors_over_all_presets(sample_of):
     totals = {k: KindScore(k) for k in FINDING_KINDS}
     for name in PRESETS:
-        sample_of(name)
-        for k, v in _run(name, "truth")[2].items():
+        for k, v in _run(sample_of, name, "truth")[2].items():
             totals[k].add(v)
     for kind in ("filling_defect", "cutoff", "cyst"):
         assert totals[kind].true > 0 and totals[kind].sensitivity >= 0.95, (kind, totals[kind].missed)
@@ -252,8 +249,7 @@ def test_floors_over_all_presets(sample_of):
 def test_preset_voids_survive_a_reconstruction_like_tree(sample_of, name):
     # Jittered points (0.3 mm), radii off by ~20 %, the centreline through every void
     # lost and bridged: filling defects >= 2 mm are still found, bubbles still artefacts.
-    sample_of(name)
-    truth, found, scores = _run(name, "perturbed")
+    truth, found, scores = _run(sample_of, name, "perturbed")
     assert scores["filling_defect"].found == scores["filling_defect"].true, scores["filling_defect"].missed
     assert scores["air_bubble"].found == scores["air_bubble"].true, scores["air_bubble"].missed
     for row in truth["artefacts"]:
