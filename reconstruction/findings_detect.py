@@ -1,31 +1,36 @@
 """Automatic findings along a duct tree: filling defects, cut-offs, ectasia, cysts, bubbles.
 
-The detector reads the volume *along* a duct tree (a reconstruction, or the truth of a
-sample): every branch is straightened into an in-plane curved planar reformation
-(:mod:`reconstruction.lesions_profile`), where DBT resolves shape best, and every
-measurement is relative to the local duct (its contrast above the local background, its
-calibre away from the finding) or to the duct's system, in millimetres.
+The detector reads the volume *along* a duct tree (a reconstruction, or the visible part
+of a sample's true tree): every branch is straightened into an in-plane curved planar
+reformation (:mod:`reconstruction.lesions_profile`), where DBT resolves shape best, and
+every measurement is relative to the local duct (its contrast above the local background,
+its calibre away from the finding) or to the duct's system, in millimetres.  No absolute
+intensity enters a decision.
 
 What is called what
 -------------------
 filling_defect
-    A void inside a contrast-filled duct that *expands* the lumen (its outer calibre is
-    well above the duct's normal calibre) or sits in a duct dilated before it
-    (:mod:`reconstruction.lesions_voids`); or an obstruction: the column ends in a
-    hollow, dilated meniscus (:mod:`reconstruction.lesions_tips`).
+    A round void inside a contrast-filled duct, with a rim of contrast round it, that
+    *expands* the lumen (its outer calibre well above the duct's normal calibre; the duct
+    often dilated before it) (:mod:`reconstruction.lesions_voids`); or an obstruction: the
+    column ends in a dilated duct (the tree's calibre there well above its parent's and
+    the image's lumen well above the duct upstream), usually in a hollow, concave
+    meniscus (:mod:`reconstruction.lesions_tips`).
 air_bubble
-    A void that fits the duct: no expansion, no proximal dilation.  Reported with
-    ``is_artefact=True`` and a low lesion confidence.
+    A round void that fits the duct: no expansion.  Reported with ``is_artefact=True``,
+    a low lesion confidence and ``details["artefact_probability"]``.
 cutoff
-    A tip that stops bluntly at a calibre above the system's terminal ducts, not tapered
-    from its parent, well short of where the ducts from the same branch point end.
+    A tip that stops bluntly at a calibre above the system's terminal ducts, neither
+    tapered below nor much wider than its parent, well short of where the ducts leaving
+    the same branch point end, where the image shows the column really stopping.
 ectasia
-    A duct segment wider than ``ectasia_width_mm`` (``ampulla_width_mm`` within
-    ``ampulla_reach_mm`` of the orifice along the duct) *and* clearly wider than the
-    ducts around it; a dilation explained by a filling defect or a cyst is reported with
-    that finding instead.
+    A duct segment wider than ``ectasia_width_mm`` (``ampulla_width_mm`` at the ampulla:
+    the main duct within ``ampulla_reach_mm`` of the orifice) *and* clearly wider than the
+    ducts around it; a dilation running up to a filling defect is reported with that
+    finding (``details["dilated_segments"]``) instead.
 cyst
-    A round pool at the end of a duct, bright to its centre, much wider than the duct.
+    A round pool at the end of a duct, bright to its centre and at least as bright as the
+    duct, much wider than the duct feeding it.
 
 Examples
 --------
@@ -68,6 +73,9 @@ class FindingOptions:
         Straight extension past each tip (to see what stops the column).
     z_search_mm : float
         How far along z a centreline point may move to the plane of best focus.
+    centreline_smoothing_mm : float
+        Gaussian smoothing of the tree's centrelines before sampling (a reconstruction's
+        centreline zig-zags by a voxel or more; ducts bend over several mm).
     min_void_mm : float
         Smallest void reported (in-plane extent at half depth).
     void_depth : float
@@ -91,14 +99,19 @@ class FindingOptions:
         Lumen calibre at a void over the duct's normal calibre from which the void is a
         lesion expanding the duct (midpoint of the confidence ramp).
     papilloma_dilation : float
-        Calibre just before a void over the normal calibre from which the duct counts as
-        dilated proximal to it (midpoint of the confidence ramp).
+        Calibre 2-8 mm before a void over the calibre 2-8 mm after it from which the duct
+        counts as dilated proximal to it (midpoint of the confidence ramp; it can only
+        tip a void whose expansion is borderline).
     defect_dilation_reach_mm : float
         How far before a filling defect a dilated duct is attributed to it.
     ectasia_width_mm, ampulla_width_mm, ampulla_reach_mm : float
-        Ectasia thresholds: wider than 2 mm, or 3 mm within ~15 mm of the orifice.
+        Ectasia thresholds: wider than 2 mm, or 3 mm at the ampulla (the main duct within
+        ~15 mm of the orifice).
     ectasia_relative : float
         An ectatic segment must also be this much wider than the ducts around it.
+    ampulla_relative : float
+        ... and this much at the ampulla, whose normal widening reaches about twice the
+        duct's calibre (DOMAIN: main duct ~2 mm, ampulla 2-4 mm).
     ectasia_min_length_mm : float
         Shortest dilated segment reported.
     cyst_ratio, cyst_margin_mm : float
@@ -127,6 +140,7 @@ class FindingOptions:
     context_mm: float = 8.0
     beyond_tip_mm: float = 10.0
     z_search_mm: float = 2.0
+    centreline_smoothing_mm: float = 0.8
     min_void_mm: float = 1.2
     void_depth: float = 0.3
     void_ring: float = 0.1
@@ -142,7 +156,8 @@ class FindingOptions:
     ampulla_width_mm: float = 3.0
     ampulla_reach_mm: float = 15.0
     ectasia_relative: float = 1.5
-    ectasia_min_length_mm: float = 2.0
+    ampulla_relative: float = 2.0
+    ectasia_min_length_mm: float = 3.0
     cyst_ratio: float = 2.0
     cyst_margin_mm: float = 1.5
     cyst_min_contrast: float = 1.3
@@ -244,6 +259,7 @@ def measure_branches(volume: Volume, tree: DuctTree, *, options: FindingOptions 
         if child is not None:
             members.add(child)
         prof = profile_path(array, frame, path, step_mm=step, half_span_mm=half_span, z_search_mm=z_search,
+                            smooth_mm=opt.centreline_smoothing_mm,
                             other_points_q=q_all, other_branch=id_all, other_radius=r_all,
                             path_branches=members, z_weight=0.35, other_kdtree=kd_all)
         rows = lumen_rows(prof)
@@ -329,10 +345,16 @@ def _void_finding(v: VoidCandidate, view: BranchView, tree: DuctTree, frame, opt
     diameter = float(max(v.length_mm, v.across_mm))
     faint = not v.bridged and v.measures["ring"] < opt.void_ring
     details["rim"] = "faint" if faint else "clear"
-    if obstructing or (lesion >= 0.5 and not faint):
+    if obstructing or lesion >= 0.5:
         conf = float(np.clip(0.5 + 0.5 * lesion * (0.5 + 0.5 * strength), 0.0, 1.0))
         if obstructing:
             conf = float(max(conf, 0.6))
+        if faint:
+            # Barely a rim round it: a lesion by its size, but only just reported.
+            conf = float(min(conf, 0.55))
+        details["why"] = ("the column ends at it in a dilated duct" if obstructing else
+                          "void expands the lumen" + (" and the duct is dilated before it"
+                                                      if d >= 0.5 else ""))
         return Finding("filling_defect", center, diameter, confidence=conf, system=b.system, branch=b.id,
                        generation=b.generation, details=details)
     details["artefact_probability"] = round(1.0 - lesion, 3)
@@ -399,8 +421,8 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
             cysts.add(bid)
             continue
         # An obstruction: the column ends dilated (the tree's radius there well above its
-        # parent's, and the image's lumen well above the duct upstream), centred on the
-        # duct, usually hollow or in a concave meniscus.
+        # parent's, and the image's lumen well above the duct upstream), usually hollow or
+        # in a concave meniscus (which add to the confidence).
         dil = end_w / upstream if np.isfinite(end_w) and np.isfinite(upstream) and upstream > 0 else float("nan")
         conc = m["concavity_mm"]
         pb = tree.branches[b.parent] if b.parent is not None else None
@@ -409,14 +431,11 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
         tree_dil = tip_r / par_r if np.isfinite(par_r) and par_r > 0 else float("nan")
         concave = _ramp(conc, 0.0, 0.5)
         hollow = _ramp(-t.blob_centre_ratio, -0.8, -0.5) if np.isfinite(t.blob_centre_ratio) else 0.0
-        centred = np.isfinite(end_w) and m["blob_shift_mm"] <= 0.25 * end_w + 0.2
         by_tree = (np.isfinite(tree_dil) and tree_dil >= opt.obstruction_dilation - 0.3
                    and np.isfinite(dil) and dil >= opt.obstruction_dilation - 0.2)
-        # Without the tree's word for it, the image must show it all: a wide, centred,
-        # hollow end with a concave meniscus.
-        by_image = (np.isfinite(dil) and dil >= 1.4 * opt.obstruction_dilation and centred
-                    and conc >= 0.5 and np.isfinite(t.blob_centre_ratio) and t.blob_centre_ratio <= 0.5)
-        if by_tree or by_image:
+        # (The image alone is not enough: past a tip, neighbours and blur often make a
+        # wide, hollow-looking end; the reconstruction's own calibre must say it too.)
+        if by_tree:
             c_dil = _ramp(dil, opt.obstruction_dilation, 2 * opt.obstruction_dilation)
             conf = float(np.clip(0.5 + 0.25 * c_dil + 0.25 * max(concave, hollow), 0.0, 1.0))
             # The obstruction sits where the column stops: between the tree's tip and the
@@ -458,7 +477,16 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
         parent_r = tail_radius_mm(pb.points_mm, pb.radius_mm, skip_mm=0.0, length_mm=4.0)
         taper = tail[bid] / parent_r if np.isfinite(parent_r) and parent_r > 0 else 1.0
         early = premature_end(tree, bid)
-        c_cal = _ramp(calibre, opt.cutoff_calibre_ratio - 0.1, opt.cutoff_calibre_ratio + 0.1)
+        # Not a cut-off: a stub a reconstruction left at a bump of its parent's wall, or a
+        # tip where the image shows the same duct going on (the reconstruction stopped).
+        if early["own_mm"] < max(1.5, 2.0 * (parent_r if np.isfinite(parent_r) else 0.0)):
+            continue
+        if t.measures["continues_past_tip"]:
+            continue
+        # Wider than the terminal ducts, but not several times wider (that is a dilated
+        # end or a pool, judged above, or a tip inside a lesion's lumen).
+        c_cal = _ramp(calibre, opt.cutoff_calibre_ratio - 0.1, opt.cutoff_calibre_ratio + 0.1) * \
+            _ramp(-calibre, -3.5, -2.5)
         c_pre = _ramp(-early["ratio"], -(opt.cutoff_premature_ratio + 0.15), -(opt.cutoff_premature_ratio - 0.15))
         # Not tapered below its parent, and not much wider than it either (a duct that
         # ends dilated ends at an obstruction, not at a cut-off).
@@ -502,7 +530,10 @@ def _ectasia_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: 
         w = np.where(np.abs(mid) <= 0.25 * w + 0.2, w, np.nan)
         w_s = ndimage.median_filter(np.nan_to_num(w, nan=0.0), size=max(int(1.5 / step) | 1, 3), mode="nearest")
         w_s = np.where(np.isfinite(w), w_s, np.nan)
-        thr = np.where(v.orifice_distance_mm <= opt.ampulla_reach_mm, opt.ampulla_width_mm, opt.ectasia_width_mm)
+        # The ampulla (lactiferous sinus) is the main duct's widening behind the nipple:
+        # the root branch, within ``ampulla_reach_mm`` of the orifice.
+        at_ampulla = (v.orifice_distance_mm <= opt.ampulla_reach_mm) & (tree.branches[bid].parent is None)
+        thr = np.where(at_ampulla, opt.ampulla_width_mm, opt.ectasia_width_mm)
         wide = np.zeros(len(w_s), bool)
         wide[own] = np.nan_to_num(w_s[own], nan=0.0) > thr[own]
         # Bridge gaps shorter than a millimetre (a crossing hides the edges briefly).
@@ -532,7 +563,10 @@ def _ectasia_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: 
             continue
         ref = _surrounding_calibre(tree, views, bid, a, bb)
         rel = wmax / ref if np.isfinite(ref) and ref > 0 else float("nan")
-        c_rel = _ramp(rel, opt.ectasia_relative - 0.2, opt.ectasia_relative + 0.2)
+        # At the ampulla the duct widens normally (to about twice its calibre): ectasia
+        # there must stand out from that widening too.
+        need = opt.ampulla_relative if thr == opt.ampulla_width_mm else opt.ectasia_relative
+        c_rel = _ramp(rel, need - 0.2, need + 0.2)
         c_abs = _ramp(wmax / thr, 1.0, 1.25)
         conf = float(np.sqrt(c_rel * c_abs))
         if conf < opt.report_threshold:
@@ -689,9 +723,28 @@ def detect_findings(volume: Volume, tree: DuctTree, *, lumen_mask: np.ndarray | 
                           "near_mm": d - r - 3.0, "to_mm": d + r + 3.0})
     findings += _ectasia_findings(tree, views, frame, opt, excluded, zones)
     findings = [f for f in findings if f.is_artefact or f.confidence >= opt.report_threshold]
+    for f in findings:
+        f.details = _plain(f.details)
     findings.sort(key=lambda f: (f.system if f.system is not None else -1, f.branch if f.branch is not None else -1,
                                  f.details.get("distance_from_orifice_mm", 0.0)))
     return findings
+
+
+def _plain(value):
+    """JSON-ready copy: numpy scalars and arrays become Python numbers and lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value) if np.isfinite(value) else None
+    return value
 
 
 def _note_neighbours(findings: list[Finding]) -> None:

@@ -158,6 +158,15 @@ def measure_tip(profile: DuctProfile, rows: LumenRows, *, reference_mm: float = 
     # as the duct in the slice; out-of-focus blur of something else is fainter.
     blob_contrast = float(peak / level) if np.isfinite(peak) else float("nan")
     meniscus = _meniscus(profile, rows, end_row, w_s, search_mm=max(6.0, 2.0 * (blob_w if np.isfinite(blob_w) else 1.0)))
+    # Does the duct itself go on past the tree's tip (the reconstruction stopped short)?
+    # Its centre keeps the duct's contrast and its calibre stays a duct's for 2 mm.
+    nxt = slice(tip_row + max(int(0.5 / step), 1), tip_row + max(int(2.5 / step), 2))
+    c_next = c[nxt]
+    w_next = w_s[nxt]
+    duct_w = _nanpct(w_s[max(tip_row - max(int(3.0 / step), 2), 0): tip_row + 1], 50)
+    continues = bool(c_next.size >= 3 and np.mean(c_next >= 0.5 * level) >= 0.8
+                     and np.isfinite(w_next).mean() >= 0.6
+                     and _nanpct(w_next, 50) <= 1.5 * duct_w)
     end_lo = max(end_row - max(int(2.5 / step), 2), lo)
     end_w = _nanpct(w_s[end_lo: max(end_row - max(int(0.5 / step), 1), end_lo + 1)], 50)
     if a <= end_lo <= b:  # the last stretch is the pool itself: the column's calibre is the duct's
@@ -169,6 +178,7 @@ def measure_tip(profile: DuctProfile, rows: LumenRows, *, reference_mm: float = 
                       measures={"beyond_tip_mm": float((end_row - tip_row) * step),
                                 "end_in_extrapolation": bool(profile.part[end_row] == BEYOND),
                                 **meniscus,
+                                "continues_past_tip": continues,
                                 "blob_contrast": blob_contrast,
                                 # A widening of this duct is centred on it; a neighbour
                                 # merging into its side shifts the lumen's middle.

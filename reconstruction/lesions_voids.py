@@ -218,7 +218,7 @@ def find_voids(profile: DuctProfile, rows: LumenRows, *, min_void_mm: float = 0.
             continue
         after = _window(rel, b + 1, b + 1 + n_ctx)
         enclosed = bool(after.size and np.isfinite(after).any() and np.nanmax(after) >= 0.6)
-        # ... and the 2D dark core: below half the duct contrast, inside the lumen's edges.
+        # ... and the 2D dark core, inside the lumen's edges.
         level = rows.level
         lo_edge = np.where(np.isfinite(rows.left), rows.left, rows.centre_offset - profile.radius_hint_mm)
         hi_edge = np.where(np.isfinite(rows.right), rows.right, rows.centre_offset + profile.radius_hint_mm)
