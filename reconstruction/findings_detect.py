@@ -49,8 +49,8 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from .findings import Finding
-from .lesions_profile import (BEYOND, OWN, DuctProfile, LumenRows, _main_child, duct_path, lumen_rows,
-                              profile_path, refine_background, to_array_mm)
+from .lesions_profile import (BEYOND, OWN, DuctPath, DuctProfile, LumenRows, _main_child, duct_path,
+                              lumen_rows, profile_path, refine_background, to_array_mm)
 from .lesions_tips import TipMeasure, measure_tip, premature_end, smooth_length_mm, tail_radius_mm
 from .lesions_voids import VoidCandidate, find_voids
 from .tree import DuctTree, resample_polyline
@@ -277,9 +277,48 @@ def measure_branches(volume: Volume, tree: DuctTree, *, options: FindingOptions 
 
 
 # ----------------------------------------------------------------------------- voids
+def _straight_calibre(array: np.ndarray, frame, v: VoidCandidate, view: BranchView, *,
+                      reach_mm: float = 12.0) -> float:
+    """The duct's calibre on both sides of a void, read along the void's own axis.
+
+    A reconstruction often shatters the centreline round a void into short branches
+    (the void breaks the lumen, its rim makes loops), and the tree then leads the view
+    into side branches.  The duct itself goes straight on through a papilloma or a
+    bubble, so a straight CPR along the local axis, ``reach_mm`` each way, sees the
+    duct's own calibre; its low percentile on the narrower side is the normal calibre.
+    NaN when the duct bends away (too few measured rows on a side).
+    """
+    prof = view.profile
+    a, b = v.rows
+    lo, hi = max(a - prof.samples(1.5), 0), min(b + prof.samples(1.5), len(prof.s_mm) - 1)
+    if hi <= lo:
+        return float("nan")
+    centre = prof.physical(frame, [v.row], [v.center_offset_mm])[0]
+    axis = prof.physical(frame, [hi])[0] - prof.physical(frame, [lo])[0]
+    n_axis = np.linalg.norm(axis)
+    if n_axis < 1e-6:
+        return float("nan")
+    axis /= n_axis
+    half = 0.5 * max(v.length_mm, v.across_mm)
+    t = np.arange(-(reach_mm + half), reach_mm + half + 1e-9, 0.4)
+    pts = centre[None, :] + t[:, None] * axis[None, :]
+    r0 = float(np.nanmedian(prof.radius_hint_mm))
+    path = DuctPath(branch=v.branch, points_mm=pts, radius_mm=np.full(len(t), max(r0, 0.4)),
+                    part=np.full(len(t), OWN), bridged=np.zeros(len(t), bool), point_index=np.full(len(t), -1.0))
+    sp = profile_path(array, frame, path, step_mm=prof.step_mm, half_span_mm=max(4.0, 2.5 * r0 + 2.0),
+                      z_search_mm=1.0, smooth_mm=0.0)
+    rows = lumen_rows(sp)
+    w = np.where(rows.touching, np.nan, rows.width)
+    tt = sp.s_mm - sp.s_mm[-1] / 2.0
+    sides = [w[(tt <= -(half + 1.0)) & (tt >= -(half + reach_mm))], w[(tt >= half + 1.0) & (tt <= half + reach_mm)]]
+    need = max(int(2.0 / prof.step_mm), 3)
+    vals = [float(np.percentile(x[np.isfinite(x)], 25)) for x in sides if np.isfinite(x).sum() >= need]
+    return float(min(vals)) if len(vals) == 2 else float("nan")
+
+
 def _void_reference(v: VoidCandidate, view: BranchView) -> float:
-    """The duct's normal calibre around a void: the narrower side's low percentile over
-    12 mm, else the narrower side 2-8 mm away, else further, else nearer."""
+    """The duct's normal calibre around a void, along the tree: the narrower side's low
+    percentile over 12 mm, else the narrower side 2-8 mm away, else further, else nearer."""
     m = v.measures
     for keys in (("proximal_calibre", "distal_calibre"), ("proximal_mid", "distal_mid"),
                  ("proximal_far", "distal_far"), ("proximal_near", "distal_near")):
@@ -313,9 +352,15 @@ def _accept_void(v: VoidCandidate, opt: FindingOptions) -> bool:
 
 
 def _void_finding(v: VoidCandidate, view: BranchView, tree: DuctTree, frame, opt: FindingOptions,
-                  *, obstructing: bool = False, tip: TipMeasure | None = None) -> Finding:
+                  *, obstructing: bool = False, tip: TipMeasure | None = None,
+                  array: np.ndarray | None = None) -> Finding:
     prof = view.profile
-    ref = _void_reference(v, view)
+    ref_tree = _void_reference(v, view)
+    ref_axis = _straight_calibre(array, frame, v, view) if array is not None and not obstructing else float("nan")
+    # Both ways of finding the duct's normal calibre can stray into something thinner (a
+    # side branch along the tree, a bend away from the straight axis); a void is called
+    # a lesion only if it expands the lumen against the wider of the two.
+    ref = float(np.nanmax([ref_tree, ref_axis])) if np.isfinite([ref_tree, ref_axis]).any() else ref_tree
     if obstructing and tip is not None and np.isfinite(tip.duct_width_mm):
         ref = min(ref, tip.duct_width_mm) if np.isfinite(ref) else tip.duct_width_mm
     expansion = v.lumen_width_mm / ref if ref > 0 and np.isfinite(v.lumen_width_mm) else float("nan")
@@ -334,6 +379,7 @@ def _void_finding(v: VoidCandidate, view: BranchView, tree: DuctTree, frame, opt
         "depth": round(v.depth, 3),
         "void_length_mm": round(v.length_mm, 2), "void_across_mm": round(v.across_mm, 2),
         "lumen_width_mm": round(v.lumen_width_mm, 2), "normal_calibre_mm": round(ref, 2),
+        "normal_calibre_along_tree_mm": _r(ref_tree, 2), "normal_calibre_along_axis_mm": _r(ref_axis, 2),
         "expansion": round(expansion, 2), "proximal_width_mm": round(prox, 2) if np.isfinite(prox) else None,
         "proximal_dilation": round(dilation, 2) if np.isfinite(dilation) else None,
         "ring": round(v.measures["ring"], 3), "roundness": _r(v.measures["roundness"]),
@@ -387,11 +433,27 @@ def _merge_duplicates(findings: list[Finding]) -> list[Finding]:
 
 
 # ------------------------------------------------------------------------------ tips
+def _radius_quantum(tree: DuctTree) -> float:
+    """The radius resolution of a tree whose radii come from a distance transform on a
+    grid: the smallest radius that recurs often (about a grid voxel); 0 when the radii
+    are continuous (no value recurs often)."""
+    r = np.concatenate([b.radius_mm for b in tree.branches]) if tree.branches else np.zeros(0)
+    r = np.round(r[np.isfinite(r) & (r > 0)], 4)
+    if r.size < 20:
+        return 0.0
+    vals, counts = np.unique(r, return_counts=True)
+    frequent = vals[counts >= 0.02 * r.size]
+    if frequent.size == 0 or counts.max() < 0.05 * r.size:
+        return 0.0
+    return float(frequent.min())
+
+
 def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: FindingOptions,
                   obstructed: set[int], voids: list[tuple[np.ndarray, float]]) -> list[Finding]:
     out: list[Finding] = []
     tips = {bid: v for bid, v in views.items() if v.tip is not None and bid not in obstructed}
     cysts: set[int] = set()
+    quantum = _radius_quantum(tree)
     for bid, v in tips.items():
         t = v.tip
         m = t.measures
@@ -429,10 +491,18 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
         tip_r = tail_radius_mm(b.points_mm, b.radius_mm, skip_mm=0.0, length_mm=2.0)
         par_r = tail_radius_mm(pb.points_mm, pb.radius_mm, skip_mm=0.0, length_mm=4.0) if pb is not None else np.nan
         tree_dil = tip_r / par_r if np.isfinite(par_r) and par_r > 0 else float("nan")
+        if np.isfinite(par_r) and tip_r - par_r < quantum:
+            tree_dil = float("nan")  # within the tree's radius resolution: no evidence
         concave = _ramp(conc, 0.0, 0.5)
         hollow = _ramp(-t.blob_centre_ratio, -0.8, -0.5) if np.isfinite(t.blob_centre_ratio) else 0.0
         by_tree = (np.isfinite(tree_dil) and tree_dil >= opt.obstruction_dilation - 0.3
                    and np.isfinite(dil) and dil >= opt.obstruction_dilation - 0.2)
+        # A duct of measurable calibre leads to it, it ends dilated in absolute terms too
+        # (like ectasia, beyond ``ectasia_width_mm``), and the end is concave or hollow:
+        # a stub of a reconstructed tree ending in a tangle passes none of these.
+        by_tree = (by_tree and end_w >= opt.ectasia_width_mm and upstream >= 0.5
+                   and ((np.isfinite(conc) and conc > 0.0) or
+                        (np.isfinite(t.blob_centre_ratio) and t.blob_centre_ratio <= 0.5)))
         # (The image alone is not enough: past a tip, neighbours and blur often make a
         # wide, hollow-looking end; the reconstruction's own calibre must say it too.)
         if by_tree:
@@ -460,6 +530,7 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
     # per-point error); the image's in-plane width is reported beside it.
     tips = {bid: v for bid, v in tips.items() if bid not in obstructed}
     tail = {bid: tail_radius_mm(tree.branches[bid].points_mm, tree.branches[bid].radius_mm) for bid in tips}
+    quantum = _radius_quantum(tree)
     by_system: dict[int, list[float]] = {}
     for bid in tips:
         if bid not in cysts and np.isfinite(tail[bid]):
@@ -473,6 +544,10 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
             continue
         terminal = float(np.median(by_system.get(b.system, [tail[bid]])))
         calibre = tail[bid] / max(terminal, 1e-9)
+        # Wider by at least the tree's radius resolution (a distance transform on a grid
+        # gives radii in steps of about a voxel; less is no evidence).
+        if tail[bid] - terminal < quantum:
+            continue
         pb = tree.branches[b.parent]
         parent_r = tail_radius_mm(pb.points_mm, pb.radius_mm, skip_mm=0.0, length_mm=4.0)
         taper = tail[bid] / parent_r if np.isfinite(parent_r) and parent_r > 0 else 1.0
@@ -684,6 +759,7 @@ def detect_findings(volume: Volume, tree: DuctTree, *, lumen_mask: np.ndarray | 
     if not tree.branches:
         return []
     frame = volume.frame
+    array = np.asarray(volume.array, dtype=np.float32)
     views = measure_branches(volume, tree, options=opt)
 
     findings: list[Finding] = []
@@ -697,13 +773,13 @@ def detect_findings(volume: Volume, tree: DuctTree, *, lumen_mask: np.ndarray | 
             if not _accept_void(cand, opt):
                 continue
             if cand.enclosed:
-                f = _void_finding(cand, v, tree, frame, opt)
+                f = _void_finding(cand, v, tree, frame, opt, array=array)
             else:
                 # The column ends in it: an obstruction's concave meniscus, if it is the
                 # end of a tip's column (not a gap in the middle of a duct).
                 if t is None or cand.rows[1] < t.end_row - max(int(1.5 / v.profile.step_mm), 1):
                     continue
-                f = _void_finding(cand, v, tree, frame, opt, obstructing=True, tip=t)
+                f = _void_finding(cand, v, tree, frame, opt, obstructing=True, tip=t, array=array)
                 f.details["meniscus"] = "concave: the column ends round a void, contrast along its rim"
                 obstructed.add(bid)
             if lumen_mask is not None:
