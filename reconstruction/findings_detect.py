@@ -50,7 +50,7 @@ from scipy.spatial import cKDTree
 
 from .findings import Finding
 from .lesions_profile import (BEYOND, OWN, DuctPath, DuctProfile, LumenRows, _main_child, duct_path,
-                              lumen_rows, profile_path, refine_background, to_array_mm)
+                              lumen_rows, profile_path, refine_background)
 from .lesions_tips import TipMeasure, measure_tip, premature_end, smooth_length_mm, tail_radius_mm
 from .lesions_voids import VoidCandidate, find_voids
 from .tree import DuctTree, resample_polyline
@@ -213,7 +213,7 @@ def _tree_samples(tree: DuctTree, frame) -> tuple[np.ndarray, np.ndarray, np.nda
         if len(b.points_mm) == 0:
             continue
         p, r = resample_polyline(b.points_mm, step_mm=0.5, values=b.radius_mm)
-        q.append(to_array_mm(frame, p))
+        q.append(frame.physical_to_array_mm(p))
         ids.append(np.full(len(p), b.id))
         rad.append(np.atleast_1d(r))
     if not q:

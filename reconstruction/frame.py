@@ -119,6 +119,14 @@ class ImageFrame:
         """Physical mm ``(..., 3)`` -> numpy-order continuous index ``(z, y, x)``."""
         return self.physical_to_index(points_mm)[..., ::-1]
 
+    def physical_to_array_mm(self, points_mm: npt.ArrayLike) -> np.ndarray:
+        """Physical mm ``(..., 3)`` -> array-aligned mm ``(z, y, x) * spacing_zyx``."""
+        return self.physical_to_array_index(points_mm) * np.asarray(self.spacing_zyx)
+
+    def array_mm_to_physical(self, q: npt.ArrayLike) -> np.ndarray:
+        """Array-aligned mm ``(..., 3)`` (``(z, y, x) * spacing_zyx``) -> physical mm."""
+        return self.array_index_to_physical(np.asarray(q, float) / np.asarray(self.spacing_zyx))
+
     def vector_to_array_axes(self, vectors_mm: npt.ArrayLike) -> np.ndarray:
         """Physical direction vectors -> components along the array's (z, y, x) axes, in mm."""
         v = np.asarray(vectors_mm, dtype=float) @ self.direction_matrix

@@ -30,10 +30,11 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from .frame import ImageFrame
+from .segment import robust_sigma
 from .tree import DuctTree
 
-__all__ = ["DuctPath", "DuctProfile", "LumenRows", "duct_path", "profile_path", "lumen_rows", "refine_background", "to_array_mm", "from_array_mm",
-           "robust_sigma", "running_percentile"]
+__all__ = ["DuctPath", "DuctProfile", "LumenRows", "duct_path", "profile_path", "lumen_rows", "refine_background",
+           "running_percentile"]
 
 #: Labels of the parts of a :class:`DuctPath`.
 PARENT, OWN, CHILD, BEYOND = -1, 0, 1, 2
@@ -45,25 +46,6 @@ def _quiet():
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         yield
-
-
-def to_array_mm(frame: ImageFrame, points_mm: npt.ArrayLike) -> np.ndarray:
-    """Physical mm ``(..., 3)`` -> array-aligned mm ``(z, y, x) * spacing_zyx``."""
-    return frame.physical_to_array_index(points_mm) * np.asarray(frame.spacing_zyx)
-
-
-def from_array_mm(frame: ImageFrame, q: npt.ArrayLike) -> np.ndarray:
-    """Array-aligned mm ``(..., 3)`` -> physical mm."""
-    return frame.array_index_to_physical(np.asarray(q, float) / np.asarray(frame.spacing_zyx))
-
-
-def robust_sigma(values: npt.ArrayLike) -> float:
-    """Standard deviation from the median absolute deviation (ignores NaN and outliers)."""
-    v = np.asarray(values, dtype=float).ravel()
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(v - np.median(v))))
 
 
 def running_percentile(values: npt.ArrayLike, *, window: int, q: float) -> np.ndarray:
@@ -270,7 +252,7 @@ class DuctProfile:
             ny = np.interp(rows, m, self.normal_yx[:, 0])
             nx = np.interp(rows, m, self.normal_yx[:, 1])
             q = q + np.stack([np.zeros_like(o), o * ny, o * nx], axis=-1)
-        return from_array_mm(frame, q)
+        return frame.array_mm_to_physical(q)
 
 
 def _smooth_polyline(q: np.ndarray, s: np.ndarray, sigma_mm: float) -> np.ndarray:
@@ -331,7 +313,7 @@ def profile_path(array: np.ndarray, frame: ImageFrame, path: DuctPath, *, step_m
     DuctProfile
     """
     spacing = np.asarray(frame.spacing_zyx)
-    q0 = to_array_mm(frame, path.points_mm)
+    q0 = frame.physical_to_array_mm(path.points_mm)
     seg = np.linalg.norm(np.diff(q0, axis=0), axis=1)
     s0 = np.concatenate([[0.0], np.cumsum(seg)])
     total = float(s0[-1])

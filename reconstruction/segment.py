@@ -67,8 +67,10 @@ class Segmentation:
 
 
 def robust_sigma(values: np.ndarray) -> float:
-    """Standard deviation estimated from the median absolute deviation (outlier-proof)."""
+    """Standard deviation estimated from the median absolute deviation (outlier-proof;
+    NaNs ignored)."""
     v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
     if v.size == 0:
         return 0.0
     return float(1.4826 * np.median(np.abs(v - np.median(v))))
