@@ -50,16 +50,35 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    """Make a built-in sample, then run the whole plan on it (same code path as ``plan``)."""
     from sample_volumes import make_sample, write_sample
 
+    from .run import run_plan
+
     out = Path(args.output)
-    print(f"ductplan demo: sample '{args.sample}' -> {out}", file=sys.stderr)
-    sample = make_sample(args.sample, seed=args.seed, progress=Progress(args.quiet))
-    paths = write_sample(sample, out / "sample", fmt="nrrd")
+    progress = Progress(args.quiet)
+    print(f"ductplan demo: sample '{args.sample}' (seed {args.seed}) -> {out}", file=sys.stderr)
+    sample = make_sample(args.sample, seed=args.seed, progress=progress)
+    sample_paths = write_sample(sample, out / "sample", fmt="nrrd")
+    clinical_path = None
+    if sample.truth.get("clinical"):
+        clinical_path = out / "sample" / "clinical.json"
+        clinical_path.write_text(json.dumps(sample.truth["clinical"], indent=1))
+    print(f"ductplan demo: planning on {sample_paths['volume']}", file=sys.stderr)
+    paths = run_plan(sample_paths["volume"], out / "plan", clinical_path=clinical_path,
+                     report=not args.no_report, progress=progress)
+    plan = json.loads(Path(paths["plan"]).read_text())
+    print(f"\nProposed: {plan['procedure']['kind']}   (this sample's truth expects: "
+          f"{sample.truth['expected_procedure']})")
+    for line in plan["procedure"]["rationale"]:
+        print(f"  - {line}")
+    for w in plan["warnings"]:
+        print(f"  ! {w}")
     print("\nResults:")
-    for kind, path in paths.items():
-        print(f"  {kind:8s} {path}")
-    print(f"\nExpected procedure for this case: {sample.truth['expected_procedure']}")
+    for kind, path in {**{f"sample {k}": v for k, v in sample_paths.items()}, **paths}.items():
+        print(f"  {kind:15s} {path}")
+    if "report_html" in paths or "report" in paths:
+        print(f"\nOpen the report: {Path(paths.get('report_html', paths.get('report'))).resolve().as_uri()}")
     return 0
 
 
@@ -149,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", default="demo_output", help="output folder")
     d.add_argument("--sample", default="single-papilloma", help="preset to run on")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--no-report", action="store_true", help="skip report.html / views")
     d.set_defaults(func=_cmd_demo)
     return p
 

@@ -111,3 +111,17 @@ def test_plan_writes_the_contract_files(sample_of, tmp_path, name, capsys):
     assert plan["procedure"]["kind"] in {"microdochectomy", "hadfield", "none", "contraindicated"}
     if plan["procedure"]["kind"] in ("microdochectomy", "hadfield"):
         assert (o / "excision.vtp").exists()
+
+
+def test_demo_runs_the_whole_plan_on_a_built_in_sample(tmp_path, capsys):
+    # 'purulent' decides on the clinical context alone, so the check does not hinge on
+    # the reconstruction's accuracy; the whole pipeline still runs (sample -> plan).
+    out_dir = tmp_path / "demo"
+    code, out, err = _run(["demo", "-o", str(out_dir), "--sample", "purulent", "--no-report"], capsys)
+    assert code == 0, err
+    plan = json.loads((out_dir / "plan" / "plan.json").read_text())
+    assert plan["procedure"]["kind"] == "contraindicated"
+    for name in ("tree.vtp", "lesions.mrk.json", "segmentation.seg.nrrd"):
+        assert (out_dir / "plan" / name).is_file()
+    assert (out_dir / "sample" / "volume.nrrd").is_file()
+    assert "Proposed: contraindicated" in out and str(out_dir / "plan" / "plan.json") in out
