@@ -8,6 +8,8 @@ time and peak RSS; and the time ratio.
 
 Targets (issue 3): recall and precision >= 0.95, branches >= 0.90, systems exact;
 800 x 600 x 60 in <= 10 s; full-field in <= 45 s and <= 3 GB.
+ductplan runs in a child process that reads the volume from NRRD, so its time includes
+reading and its peak RSS is its own (not the sample generator's).
 Run: .venv/bin/python benchmarks/bench_reconstruction.py [PRESET ...]
 """
 from __future__ import annotations
@@ -52,19 +54,51 @@ def naive_tree(volume) -> DuctTree:
     return DuctTree(branches=branches, systems=[DuctSystem(0, np.zeros(3))])
 
 
+def _child(volume_path: str, out_json: str) -> int:
+    """Read and reconstruct in a fresh process: its peak RSS is the reconstruction's own."""
+    import json
+    import resource
+
+    from reconstruction.io import read_volume
+
+    t0 = time.perf_counter()
+    rec = reconstruct(read_volume(volume_path))
+    seconds = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(out_json).write_text(json.dumps({"tree": rec.tree.to_dict(), "seconds": seconds, "peak_rss_mb": peak_mb}))
+    return 0
+
+
+def reconstruct_in_child(volume) -> tuple[DuctTree, dict]:
+    """Write ``volume`` to NRRD and time ``read_volume`` + ``reconstruct`` in a child process
+    (wall time from reading the file to the tree, and that process's peak RSS)."""
+    import json
+    import subprocess
+    import tempfile
+
+    from sample_volumes.writers import write_volume
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "volume.nrrd"
+        write_volume(volume, path)
+        out = Path(tmp) / "result.json"
+        subprocess.run([sys.executable, __file__, "--child", str(path), str(out)], check=True)
+        res = json.loads(out.read_text())
+    return DuctTree.from_dict(res["tree"]), {"seconds": res["seconds"], "peak_rss_mb": res["peak_rss_mb"]}
+
+
 def main(names: list[str]) -> int:
     rows = []
     for name in names:
         s = make_sample(name, seed=0)
         res: dict = {}
-        with measured("ductplan", res):
-            rec = reconstruct(s.volume)
+        tree, res["ductplan"] = reconstruct_in_child(s.volume)
         with measured("naive", res):
             try:
                 naive = naive_tree(s.volume)
             except ImportError:
                 naive = None
-        sd = score_tree(rec.tree, s.truth)
+        sd = score_tree(tree, s.truth)
         sn = score_tree(naive, s.truth) if naive is not None else None
         shape = "x".join(map(str, s.volume.frame.size))
         print(f"{name:28s} {shape:>13s} ductplan {res['ductplan']['seconds']:5.1f} s "
@@ -87,4 +121,6 @@ def main(names: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        sys.exit(_child(sys.argv[2], sys.argv[3]))
     sys.exit(main(sys.argv[1:] or preset_names()))
