@@ -62,8 +62,12 @@ def score_tree(found: DuctTree, truth: dict, *, tolerance_mm: float = 1.0, step_
                    list(opac))
     tp, towner = tp[keep], towner[keep]
     fp, _ = _samples(found, step_mm=step_mm, opacified_only=False)
+    # An orifice the tree builder found no lumen for is kept as an empty, not opacified
+    # system (reported); only systems with an opacified duct count.
+    with_ducts = {b.system for b in found.branches}
+    n_found = sum(1 for s in found.systems if s.opacified and s.id in with_ducts)
     if len(fp) == 0 or len(tp) == 0:
-        return TreeScore(0.0, 0.0, 0.0, len(set(towner.tolist())), len(opac), len(found.systems),
+        return TreeScore(0.0, 0.0, 0.0, len(set(towner.tolist())), len(opac), n_found,
                          len(tp) * step_mm, len(fp) * step_mm)
     d_true, _ = cKDTree(fp).query(tp)
     d_found, _ = cKDTree(tp).query(fp)
@@ -72,5 +76,5 @@ def score_tree(found: DuctTree, truth: dict, *, tolerance_mm: float = 1.0, step_
     detected = [covered[towner == b].mean() >= branch_coverage for b in branch_ids]
     return TreeScore(recall=float(covered.mean()), precision=float((d_found <= tolerance_mm).mean()),
                      branches_detected=float(np.mean(detected)), n_true_branches=len(branch_ids),
-                     n_true_systems=len(opac), n_found_systems=len(found.systems),
+                     n_true_systems=len(opac), n_found_systems=n_found,
                      true_length_mm=len(tp) * step_mm, found_length_mm=len(fp) * step_mm)

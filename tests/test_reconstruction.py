@@ -52,3 +52,20 @@ def test_empty_and_constant_volumes_give_clear_errors():
     solid = np.full((10, 40, 40), 100.0, np.float32)
     with pytest.raises(ValueError):
         reconstruct(Volume(solid, frame))
+
+
+def test_score_counts_only_systems_with_opacified_ducts(sample_of):
+    from reconstruction.tree import DuctSystem, DuctTree
+
+    s = sample_of("normal")
+    truth_tree = DuctTree.from_dict(s.truth["tree"])
+    found = DuctTree(branches=[b for b in truth_tree.branches if b.system in s.truth["opacified_systems"]],
+                     systems=[sy for sy in truth_tree.systems if sy.id in s.truth["opacified_systems"]],
+                     nipple_mm=truth_tree.nipple_mm)
+    exact = score_tree(found, s.truth)
+    assert exact.recall == 1.0 and exact.precision == 1.0
+    assert exact.n_found_systems == exact.n_true_systems
+    # an orifice the builder found no lumen for: an empty, not opacified system
+    found.systems.append(DuctSystem(id=max(sy.id for sy in found.systems) + 1,
+                                    orifice_mm=np.asarray(s.truth["nipple_mm"]), opacified=False))
+    assert score_tree(found, s.truth).n_found_systems == exact.n_true_systems
