@@ -120,6 +120,32 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_view(args: argparse.Namespace) -> int:
+    """The plan in 3D: a desktop window where a display works, else a page on localhost."""
+    from viewers.plan_viewer import run_view
+
+    mode = "browser" if args.browser else "auto"
+    run_view(args.outdir, mode=mode, host=args.host, port=args.port, open_browser=not args.no_browser,
+             max_triangles=args.max_triangles)
+    return 0
+
+
+def _cmd_annotate(args: argparse.Namespace) -> int:
+    """The radiologist's marking app, served on localhost until Ctrl-C."""
+    from viewers.annotate_app import run_annotate
+
+    run_annotate(args.volume, marks=args.marks, tree=args.tree, host=args.host, port=args.port,
+                 open_browser=not args.no_browser)
+    return 0
+
+
+def _server_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--host", default="127.0.0.1",
+                    help="interface to listen on (127.0.0.1: this machine only)")
+    sp.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
+    sp.add_argument("--no-browser", action="store_true", help="only print the URL, do not open a browser")
+
+
 def _volume_options(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("volume", help="NRRD/NIfTI/MHA file, a DICOM series folder, or a multi-frame DBT DICOM")
     sp.add_argument("-o", "--output", required=True, help="output folder")
@@ -170,6 +196,28 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--no-report", action="store_true", help="skip report.html / views")
     d.set_defaults(func=_cmd_demo)
+
+    vw = sub.add_parser("view", formatter_class=fmt, help="the plan in 3D (desktop window or browser)",
+                        description="Show a plan folder in 3D: tree tubes, lesions, the translucent excision "
+                                    "and margins. A desktop window where a display works, else a page served "
+                                    "on localhost (vtk.js, lightened to --max-triangles).")
+    vw.add_argument("outdir", help="the OUTDIR of 'ductplan plan'")
+    vw.add_argument("--browser", action="store_true", help="serve the browser page even where a display works")
+    vw.add_argument("--max-triangles", type=int, default=300_000,
+                    help="triangle budget of the browser view (the tree is coarsened to fit)")
+    _server_options(vw)
+    vw.set_defaults(func=_cmd_view)
+
+    an = sub.add_parser("annotate", formatter_class=fmt, help="mark lesions, nipple and orifice in the browser",
+                        description="Scroll DBT slices (window/level, MIP slab), see the duct tree over them, "
+                                    "and place marks; every change is saved at once to a 3D Slicer .mrk.json "
+                                    "(LPS mm).")
+    an.add_argument("volume", help="NRRD/NIfTI/MHA file, a DICOM series folder, or a multi-frame DBT DICOM")
+    an.add_argument("--marks", help="markups file to load and save to (default: VOLUME.marks.mrk.json "
+                                    "beside the volume)")
+    an.add_argument("--tree", help="a tree.vtp to draw over the slices (or use the app's Reconstruct button)")
+    _server_options(an)
+    an.set_defaults(func=_cmd_annotate)
     return p
 
 
