@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_plan", "run_reconstruct", "staged_outdir", "parse_point"]
+__all__ = ["run_plan", "run_reconstruct", "staged_outdir", "parse_point", "split_marks_by_role"]
 
 Progress = Callable[[str, float], None]
 
@@ -31,6 +31,31 @@ def parse_point(text: str | None) -> np.ndarray | None:
     if len(values) != 3 or not np.all(np.isfinite(values)):
         raise ValueError(f"--nipple must be three finite numbers in mm like 12.5,-40,33; got {text!r}")
     return np.asarray(values)
+
+
+def split_marks_by_role(marks: list) -> tuple[list, np.ndarray | None, np.ndarray | None]:
+    """Lesion marks, and the nipple and cannulated-orifice marks (``role=`` or the label).
+
+    Examples
+    --------
+    >>> from planner.markups import Mark
+    >>> m = [Mark(np.zeros(3), "nipple", ""), Mark(np.ones(3), "P1", ""), Mark(np.ones(3), "x", "role=orifice")]
+    >>> lesions, nip, ori = split_marks_by_role(m)
+    >>> [x.label for x in lesions], nip.tolist(), ori.tolist()
+    (['P1'], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
+    """
+    from planner.markups import mark_role
+
+    lesions, nipple, orifice = [], None, None
+    for m in marks:
+        role = mark_role(m.label, m.description)
+        if role == "nipple":
+            nipple = np.asarray(m.position_mm, float)
+        elif role == "orifice":
+            orifice = np.asarray(m.position_mm, float)
+        else:
+            lesions.append(m)
+    return lesions, nipple, orifice
 
 
 @contextmanager
@@ -121,6 +146,15 @@ def run_plan(volume_path: str | Path, outdir: str | Path, *, lesions_path: str |
     clinical = ClinicalContext.from_json(clinical_path) if clinical_path else ClinicalContext()
     warnings: list[str] = []
     marks = read_markups(lesions_path, notes=warnings) if lesions_path else []
+    marks, nipple_mark, orifice_mark = split_marks_by_role(marks)
+    if nipple_mark is not None:
+        if nipple is None:
+            nipple = nipple_mark
+            warnings.append(f"nipple taken from the radiologist's mark at {np.round(nipple_mark, 1).tolist()} mm")
+        else:
+            warnings.append("the marks file holds a nipple mark; --nipple was given and is used instead")
+    if orifice_mark is not None:
+        warnings.append(f"cannulated orifice marked at {np.round(orifice_mark, 1).tolist()} mm")
     settings = PlanSettings() if margin_mm is None else PlanSettings(margin_mm=margin_mm)
     if extend_to_lesions:
         import dataclasses

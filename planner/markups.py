@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .lesions import Lesion
 
 __all__ = ["Mark", "MarkupsError", "MARKUPS_SCHEMA", "read_markups", "write_markups",
-           "lesions_to_markup_points", "parse_diameter_mm"]
+           "lesions_to_markup_points", "parse_diameter_mm", "mark_role", "MARK_ROLES", "SINGLE_ROLES"]
 
 #: The schema id Slicer itself writes.  It still names the ``master`` branch on purpose
 #: (Slicer < 5.1 only accepts that spelling); any ``markups-schema-v1.x.y.json`` is read.
@@ -73,6 +73,34 @@ _ORIENTATION_LPS = [-1.0, -0.0, -0.0, -0.0, -1.0, -0.0, 0.0, 0.0, 1.0]
 
 class MarkupsError(ValueError):
     """A markups file that cannot be read; the message is one line naming the file."""
+
+
+MARK_ROLES = ("lesion", "nipple", "orifice")
+#: Roles of which a file holds at most one point (placing another moves it).
+SINGLE_ROLES = frozenset({"nipple", "orifice"})
+ROLE_RE = re.compile(r"(?:^|[;,\s])role\s*=\s*([a-z]+)", re.IGNORECASE)
+
+
+def mark_role(label: str, description: str) -> str:
+    """What a control point marks: ``role=`` in its description first, then its label.
+
+    ductplan's annotation app writes ``role=nipple`` / ``role=orifice`` into the
+    description; a Slicer user may simply name the point "Nipple".  Everything else is a
+    lesion.
+
+    Examples
+    --------
+    >>> mark_role("F-1", "role=nipple"), mark_role("Nipple", ""), mark_role("papilloma", "")
+    ('nipple', 'nipple', 'lesion')
+    """
+    m = ROLE_RE.search(description or "")
+    if m and m.group(1).lower() in MARK_ROLES:
+        return m.group(1).lower()
+    word = (label or "").strip().lower()
+    for role in SINGLE_ROLES:
+        if word == role or word.startswith(role + " "):
+            return role
+    return "lesion"
 
 
 @dataclass

@@ -234,3 +234,20 @@ def test_mark_rejects_bad_values():
         Mark(position_mm=[1, 2])
     with pytest.raises(ValueError):
         Mark(position_mm=[1, 2, np.inf])
+
+
+def test_nipple_and_orifice_marks_are_not_lesions(tmp_path):
+    # The annotation app writes role=nipple / role=orifice; a Slicer user may name them.
+    from ductplan.run import split_marks_by_role
+    from planner.markups import mark_role, read_markups, write_markups
+
+    path = tmp_path / "m.mrk.json"
+    write_markups(path, [{"position_mm": [1.0, 2.0, 3.0], "label": "nipple", "description": "role=nipple"},
+                         {"position_mm": [4.0, 5.0, 6.0], "label": "papilloma", "description": ""},
+                         {"position_mm": [7.0, 8.0, 9.0], "label": "Orifice 1", "description": ""}])
+    marks = read_markups(path)
+    assert [mark_role(m.label, m.description) for m in marks] == ["nipple", "lesion", "orifice"]
+    lesions, nipple, orifice = split_marks_by_role(marks)
+    assert [m.label for m in lesions] == ["papilloma"]
+    assert nipple.tolist() == [1.0, 2.0, 3.0] and orifice.tolist() == [7.0, 8.0, 9.0]
+    assert mark_role("papilloma near the nipple", "") == "lesion"

@@ -40,32 +40,15 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from planner.markups import MARK_ROLES, ROLE_RE, SINGLE_ROLES, mark_role
+
 __all__ = ["ROLES", "SINGLE_ROLES", "AnnotationMark", "MarkStore", "role_of", "default_marks_path"]
 
-#: The kinds of mark, in the order the tool bar offers them.
-ROLES = ("lesion", "nipple", "orifice")
-#: Roles of which a breast has one: placing another replaces it.
-SINGLE_ROLES = frozenset({"nipple", "orifice"})
-_ROLE_RE = re.compile(r"(?:^|[;,\s])role\s*=\s*([a-z]+)", re.IGNORECASE)
-_DIAMETER_RE = re.compile(r"\s*;?\s*diameter_mm\s*=\s*[0-9.eE+-]+\s*", re.IGNORECASE)
-
-
-def role_of(label: str, description: str) -> str:
-    """The role of a control point read from a file: ``role=`` first, then the label.
-
-    Examples
-    --------
-    >>> role_of("F-1", "role=nipple"), role_of("Nipple", ""), role_of("papilloma", "")
-    ('nipple', 'nipple', 'lesion')
-    """
-    m = _ROLE_RE.search(description or "")
-    if m and m.group(1).lower() in ROLES:
-        return m.group(1).lower()
-    word = (label or "").strip().lower()
-    for role in SINGLE_ROLES:
-        if word == role or word.startswith(role + " "):
-            return role
-    return "lesion"
+# The kinds of mark, in the order the tool bar offers them, and the role rule, are the
+# planner's (``ductplan plan --lesions`` reads these files too).
+ROLES = MARK_ROLES
+_ROLE_RE = ROLE_RE
+role_of = mark_role
 
 
 def default_marks_path(volume_path: str | os.PathLike) -> Path:
