@@ -48,6 +48,7 @@ __all__ = ["ROLES", "SINGLE_ROLES", "AnnotationMark", "MarkStore", "role_of", "d
 # planner's (``ductplan plan --lesions`` reads these files too).
 ROLES = MARK_ROLES
 _ROLE_RE = ROLE_RE
+_DIAMETER_RE = re.compile(r"\s*;?\s*diameter_mm\s*=\s*[0-9.eE+-]+\s*", re.IGNORECASE)
 role_of = mark_role
 
 
