@@ -5,6 +5,7 @@ import resource
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 
 def _rss_mb() -> float:
@@ -32,3 +33,22 @@ def measured(label: str, results: dict):
         stop.set()
         t.join()
         results[label] = {"seconds": time.perf_counter() - t0, "peak_rss_mb": peak[0]}
+
+
+def cached_sample(name: str, seed: int, cache: Path | None):
+    """``make_sample(name, seed)``, pickled in ``cache`` (a folder) when one is given."""
+    import pickle
+
+    from sample_volumes import make_sample
+
+    if cache is not None:
+        f = cache / f"{name}_{seed}.pkl"
+        if f.exists():
+            with open(f, "rb") as fh:
+                return pickle.load(fh)
+    s = make_sample(name, seed=seed)
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        with open(cache / f"{name}_{seed}.pkl", "wb") as fh:
+            pickle.dump(s, fh)
+    return s

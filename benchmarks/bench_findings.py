@@ -23,7 +23,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import pickle
 import resource
 import sys
 import time
@@ -32,12 +31,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reconstruction.findings import FINDING_KINDS  # noqa: E402
 from reconstruction.findings_detect import detect_findings  # noqa: E402
 from reconstruction.lesions_eval import (KindScore, reconstruction_like, score_findings,  # noqa: E402
                                          truth_tree_input)
-from sample_volumes import make_sample, preset_names  # noqa: E402
+from _measure import cached_sample  # noqa: E402
+from sample_volumes import preset_names  # noqa: E402
 
 LESION_KINDS = ("filling_defect", "cutoff", "ectasia", "cyst")
 SHORT = {"filling_defect": "defect", "cutoff": "cutoff", "ectasia": "ectasia", "cyst": "cyst",
@@ -45,17 +46,7 @@ SHORT = {"filling_defect": "defect", "cutoff": "cutoff", "ectasia": "ectasia", "
 
 
 def _sample(name: str, seed: int, cache: Path | None):
-    if cache is not None:
-        f = cache / f"{name}_{seed}.pkl"
-        if f.exists():
-            with open(f, "rb") as fh:
-                return pickle.load(fh)
-    s = make_sample(name, seed=seed)
-    if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-        with open(cache / f"{name}_{seed}.pkl", "wb") as fh:
-            pickle.dump(s, fh)
-    return s
+    return cached_sample(name, seed, cache)
 
 
 def _table(title: str, totals: dict[str, KindScore], n_vol: int, times: list[float]) -> None:

@@ -137,7 +137,8 @@ def decide(tree: DuctTree, lesions: list[Lesion], clinical: ClinicalContext | No
     clinical = clinical or ClinicalContext()
     settings = settings or PlanSettings()
     if sites is None:
-        sites = locate_lesions(tree, lesions, snap_mm=settings.duct_snap_mm)
+        sites = locate_lesions(tree, lesions, snap_mm=settings.duct_snap_mm,
+                               min_system_length_mm=settings.min_system_length_mm)
     if len(sites) != len(lesions):
         raise ValueError(f"{len(sites)} lesion sites for {len(lesions)} lesions")
 
@@ -145,6 +146,13 @@ def decide(tree: DuctTree, lesions: list[Lesion], clinical: ClinicalContext | No
     ambiguous = tuple(site.lesion for site in sites if site.ambiguous)
     off_duct = [site.lesion for site in sites if not site.systems_touched]
     warnings = _input_warnings(clinical, len(disease))
+    for stub in sorted({s for site in sites for s in site.stubs_touched}):
+        near = [site.lesion for site in sites if stub in site.stubs_touched]
+        warnings.append(f"System {stub} has only {tree.system_length_mm(stub):.1f} mm of opacified duct "
+                        f"(less than {settings.min_system_length_mm:g} mm: contrast at the nipple, reflux "
+                        "into the first millimetres of another orifice or a fragment of the "
+                        f"reconstruction); lesion {_ids(near)} touching it is counted in the longer "
+                        "system it lies in. Check which pore discharges.")
     rationale: list[str] = []
     older = clinical.age is not None and clinical.age >= settings.older_age_years
     n_ducts = clinical.discharging_ducts

@@ -415,7 +415,8 @@ def build_excision(kind: str, tree: DuctTree, lesions: list[Lesion], *,
     settings = settings or PlanSettings()
     nipple = np.asarray(nipple_mm, dtype=float).reshape(3)
     if sites is None:
-        sites = locate_lesions(tree, lesions, snap_mm=settings.duct_snap_mm)
+        sites = locate_lesions(tree, lesions, snap_mm=settings.duct_snap_mm,
+                               min_system_length_mm=settings.min_system_length_mm)
     site_of = {s.lesion: s for s in sites}
     margin = {les.id: settings.margin_for(les) for les in lesions}
     inside_volume = ({les.id: bool(frame.contains_physical(les.center_mm)) for les in lesions}

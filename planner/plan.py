@@ -187,7 +187,8 @@ def make_plan(tree: DuctTree, lesions: Sequence[Lesion],
     if len(set(ids)) != len(ids):
         raise ValueError(f"lesion ids must be unique, got {ids}")
 
-    sites = locate_lesions(tree, lesions, snap_mm=settings.duct_snap_mm)
+    sites = locate_lesions(tree, lesions, snap_mm=settings.duct_snap_mm,
+                           min_system_length_mm=settings.min_system_length_mm)
     decision = decide(tree, lesions, clinical, settings=settings, sites=sites)
     all_warnings = list(warnings) + list(decision.warnings)
     rationale = list(decision.rationale)

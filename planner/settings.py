@@ -66,6 +66,14 @@ class PlanSettings:
         A lesion touches a duct when its surface comes within this distance of the duct
         wall (marks and DBT depth are uncertain by a few mm); a lesion touching ducts of
         two systems cannot be assigned to one of them.
+    min_system_length_mm : float
+        A "system" with less opacified duct than this is a stub, not a ductal system a
+        lesion can lie in: a lesion that also touches a longer system is not made
+        ambiguous by it (see ``planner.sites.locate_lesions``).  An opacified system runs
+        on past its first branch point, on average 8 mm from the nipple (8 +/- 5.5 mm,
+        DOMAIN.md); shorter pieces at the nipple are contrast on the skin, reflux into the
+        first millimetres of another orifice, or fragments of a reconstruction.  0
+        disables it.
 
     Raises
     ------
@@ -93,6 +101,7 @@ class PlanSettings:
     prefer_hadfield_when_older: bool = False
     grid_spacing_mm: float = 0.5
     duct_snap_mm: float = 2.0
+    min_system_length_mm: float = 8.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -109,6 +118,8 @@ class PlanSettings:
         set_(self, "older_age_years", _positive("older_age_years", self.older_age_years))
         set_(self, "grid_spacing_mm", _positive("grid_spacing_mm", self.grid_spacing_mm))
         set_(self, "duct_snap_mm", _positive("duct_snap_mm", self.duct_snap_mm, allow_zero=True))
+        set_(self, "min_system_length_mm",
+             _positive("min_system_length_mm", self.min_system_length_mm, allow_zero=True))
         if self.grid_spacing_mm > 2.0:
             raise ValueError(f"grid_spacing_mm must be <= 2 mm to resolve margins, got {self.grid_spacing_mm}")
         if self.cone_axis is not None:

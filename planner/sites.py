@@ -36,7 +36,10 @@ class LesionSite:
         Whether the lesion touches (or was assigned to) a duct.
     systems_touched : tuple of int
         Every system whose duct the lesion touches; more than one means the lesion
-        cannot be assigned to a single discharging duct.
+        cannot be assigned to a single discharging duct.  Stub systems (shorter than
+        ``min_system_length_mm``) are left out when the lesion also touches a longer one.
+    stubs_touched : tuple of int
+        Stub systems the lesion touches but that were not counted.
     """
 
     lesion: int
@@ -48,6 +51,7 @@ class LesionSite:
     distance_to_duct_mm: float
     on_duct: bool
     systems_touched: tuple[int, ...]
+    stubs_touched: tuple[int, ...] = ()
 
     @property
     def ambiguous(self) -> bool:
@@ -100,7 +104,8 @@ def project_to_branch(branch: Branch, point: npt.ArrayLike) -> tuple[float, floa
     return float(d[k]), arc, r, idx
 
 
-def locate_lesions(tree: DuctTree, lesions: list[Lesion], *, snap_mm: float = 2.0) -> list[LesionSite]:
+def locate_lesions(tree: DuctTree, lesions: list[Lesion], *, snap_mm: float = 2.0,
+                   min_system_length_mm: float = 0.0) -> list[LesionSite]:
     """Place each lesion on the tree.
 
     A lesion touches a branch when the distance from its centre to the centreline is at
@@ -108,12 +113,23 @@ def locate_lesions(tree: DuctTree, lesions: list[Lesion], *, snap_mm: float = 2.
     (from the detector or the merge of marks) wins for its primary place; the systems it
     touches are still all reported.
 
+    A *stub* system, one with less than ``min_system_length_mm`` of duct, is not an
+    opacified ductal system a lesion can be told to lie in: the orifices all open within
+    a few millimetres of each other on the nipple, so a lesion near the nipple touches
+    every short piece of contrast there (contrast on the skin, reflux into the first
+    millimetres of a neighbouring orifice, a fragment of a reconstruction).  When a
+    lesion touches a longer system too, its stubs are reported in ``stubs_touched`` but
+    not in ``systems_touched``, and a primary place on a stub moves to the nearest
+    longer duct it touches.  A lesion touching stubs only keeps them.
+
     Parameters
     ----------
     tree : DuctTree
     lesions : list of Lesion
     snap_mm : float
         Extra distance tolerated between a lesion's surface and a duct wall.
+    min_system_length_mm : float
+        Systems with less duct than this are stubs (0: none is).
 
     Returns
     -------
@@ -134,6 +150,14 @@ def locate_lesions(tree: DuctTree, lesions: list[Lesion], *, snap_mm: float = 2.
     >>> s = locate_lesions(t, [Lesion(0, "filling_defect", [20, 0.5, 0], 4.0)])[0]
     >>> s.system, s.branch, round(s.arc_mm, 1), s.on_duct
     (0, 0, 20.0, True)
+
+    A 2 mm stub of another system beside a lesion near the nipple is not counted:
+
+    >>> t2 = DuctTree(t.branches + [Branch(1, 1, None, [[1, 1, 0], [2, 1, 0]], [0.5, 0.5])],
+    ...               t.systems + [DuctSystem(1, [1, 1, 0], root_branch=1)])
+    >>> s = locate_lesions(t2, [Lesion(0, "filling_defect", [3, 0, 0], 4.0)], min_system_length_mm=10)[0]
+    >>> s.system, s.systems_touched, s.stubs_touched
+    (0, (0,), (1,))
     """
     nb = len(tree.branches)
     lengths = np.array([b.length_mm for b in tree.branches]) if nb else np.zeros(0)
@@ -142,6 +166,9 @@ def locate_lesions(tree: DuctTree, lesions: list[Lesion], *, snap_mm: float = 2.
     for b in tree.branches:
         offset[b.id] = float(sum(lengths[p] for p in tree.path_to_root(b.id)[1:]))
 
+    stubs = {s.id for s in tree.systems if tree.system_length_mm(s.id) < min_system_length_mm}
+    branch_is_stub = np.array([b.system in stubs for b in tree.branches], dtype=bool)
+
     sites = []
     for les in lesions:
         proj = [project_to_branch(b, les.center_mm) for b in tree.branches]
@@ -149,6 +176,9 @@ def locate_lesions(tree: DuctTree, lesions: list[Lesion], *, snap_mm: float = 2.
         thr = np.array([les.radius_mm + p[2] + snap_mm for p in proj]) if nb else np.zeros(0)
         touching = dist <= thr
         touched = {tree.branches[i].system for i in np.flatnonzero(touching)}
+        # Touching a longer system too: stubs do not count (see above).
+        long_touching = touching & ~branch_is_stub if nb else touching
+        skip_stubs = bool(stubs) and bool(long_touching.any())
 
         if les.branch is not None:
             if not 0 <= les.branch < nb:
@@ -160,6 +190,9 @@ def locate_lesions(tree: DuctTree, lesions: list[Lesion], *, snap_mm: float = 2.
                 raise ValueError(f"lesion {les.id} names system {les.system} but its branch {bid} "
                                  f"belongs to system {sys_}")
             on_duct = True
+            if skip_stubs and sys_ in stubs:
+                bid = _nearest_wall(long_touching, dist, thr)
+                sys_ = tree.branches[bid].system
         elif les.system is not None:
             if not 0 <= les.system < len(tree.systems):
                 raise ValueError(f"lesion {les.id} names system {les.system}, but the tree has "
@@ -168,10 +201,12 @@ def locate_lesions(tree: DuctTree, lesions: list[Lesion], *, snap_mm: float = 2.
             ids = [b.id for b in tree.branches if b.system == sys_]
             bid = min(ids, key=lambda i: dist[i]) if ids else None
             on_duct = True
+            if skip_stubs and sys_ in stubs:
+                bid = _nearest_wall(long_touching, dist, thr)
+                sys_ = tree.branches[bid].system
         elif nb and touching.any():
             # Nearest touched duct wall (not centreline): a big lesion in a wide duct wins.
-            cand = np.flatnonzero(touching)
-            bid = int(cand[np.argmin(dist[cand] - thr[cand])])
+            bid = _nearest_wall(long_touching if skip_stubs else touching, dist, thr)
             sys_ = tree.branches[bid].system
             on_duct = True
         else:
@@ -179,6 +214,8 @@ def locate_lesions(tree: DuctTree, lesions: list[Lesion], *, snap_mm: float = 2.
 
         if sys_ is not None:
             touched.add(sys_)
+        stubs_touched = tuple(sorted(touched & stubs)) if skip_stubs else ()
+        touched -= set(stubs_touched)
         if bid is not None:
             d, barc, _, idx = proj[bid]
             arc = float(offset[bid] + barc)
@@ -187,5 +224,12 @@ def locate_lesions(tree: DuctTree, lesions: list[Lesion], *, snap_mm: float = 2.
             barc, arc, idx = None, None, None
         sites.append(LesionSite(lesion=les.id, system=sys_, branch=bid, point_index=idx,
                                 branch_arc_mm=barc, arc_mm=arc, distance_to_duct_mm=float(d),
-                                on_duct=on_duct, systems_touched=tuple(sorted(touched))))
+                                on_duct=on_duct, systems_touched=tuple(sorted(touched)),
+                                stubs_touched=stubs_touched))
     return sites
+
+
+def _nearest_wall(candidates: np.ndarray, dist: np.ndarray, thr: np.ndarray) -> int:
+    """The candidate branch whose duct wall (not centreline) is nearest the lesion."""
+    cand = np.flatnonzero(candidates)
+    return int(cand[np.argmin(dist[cand] - thr[cand])])

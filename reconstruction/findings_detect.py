@@ -15,7 +15,10 @@ filling_defect
     often dilated before it) (:mod:`reconstruction.lesions_voids`); or an obstruction: the
     column ends in a dilated duct (the tree's calibre there well above its parent's and
     the image's lumen well above the duct upstream), usually in a hollow, concave
-    meniscus (:mod:`reconstruction.lesions_tips`).
+    meniscus (:mod:`reconstruction.lesions_tips`).  Either way the lumen round it is
+    expanded in depth as well as in the slice, so it is clearly brighter than the
+    tree's typical duct (a void in an ordinary duct that only *looks* wide in the slice
+    is a crossing or the gap between two ducts).
 air_bubble
     A round void that fits the duct: no expansion.  Reported with ``is_artefact=True``,
     a low lesion confidence and ``details["artefact_probability"]``.
@@ -134,6 +137,24 @@ class FindingOptions:
         ... and not tapered below this share of its parent's calibre.
     report_threshold : float
         Lesion findings below this confidence are dropped (artefacts are always kept).
+    defect_relative_contrast : float
+        A filling defect's duct contrast (over the image noise) must reach this multiple
+        of the tree's typical duct contrast (the median over its branches).  A
+        papilloma expands the lumen to ``papilloma_expansion`` times the duct's calibre
+        and an obstruction ends in a duct dilated ``obstruction_dilation`` times; ducts
+        thinner than the depth blur image with a contrast that grows with their
+        thickness, so the lumen round either is among the brightest of the tree.  A void
+        whose in-plane widening is not matched by that brightness lies in an ordinary
+        duct: two ducts crossing at different depths, or the gap between neighbours
+        that an imperfect tree ran through.
+    defect_reference_branches : int
+        The typical duct contrast needs at least this many measured branches; with
+        fewer (a single duct) ``defect_relative_contrast`` is not applied.
+    orifice_zone_mm : float
+        No cyst, cut-off or obstruction is read at a tip within this distance of the
+        tree's nipple: the orifices open within ~7 mm of the nipple's centre (it is ~14 mm
+        across), so a column ending there ends at the skin (the duct's own opening, or
+        contrast on the nipple), not at a lesion.
     """
 
     step_mm: float | None = None
@@ -166,6 +187,9 @@ class FindingOptions:
     cutoff_premature_ratio: float = 0.6
     cutoff_min_taper: float = 0.5
     report_threshold: float = 0.5
+    defect_relative_contrast: float = 1.6
+    defect_reference_branches: int = 8
+    orifice_zone_mm: float = 7.0
 
 
 @dataclass
@@ -351,9 +375,31 @@ def _accept_void(v: VoidCandidate, opt: FindingOptions) -> bool:
     return bool(m["ring"] >= need_ring and v.depth >= opt.void_depth)
 
 
+def typical_duct_cnr(views: dict[int, BranchView], *, min_branches: int = 1) -> float:
+    """The tree's typical duct contrast over the image noise: the median over branches
+    of each branch's median lumen contrast (NaN with fewer than ``min_branches``)."""
+    per_branch = []
+    for v in views.values():
+        own = v.own_rows()
+        if own.size and v.profile.noise > 0:
+            per_branch.append(float(np.median(v.rows.level[own])) / v.profile.noise)
+    return float(np.median(per_branch)) if len(per_branch) >= max(min_branches, 1) else float("nan")
+
+
+def _bright_enough(cnr: float, typical_cnr: float, opt: FindingOptions) -> bool:
+    """Whether a filling defect's duct is bright enough against the tree's typical duct
+    (always True when there is no typical duct to compare with)."""
+    if not (np.isfinite(typical_cnr) and typical_cnr > 0):
+        return True
+    return bool(np.isfinite(cnr) and cnr >= opt.defect_relative_contrast * typical_cnr)
+
+
 def _void_finding(v: VoidCandidate, view: BranchView, tree: DuctTree, frame, opt: FindingOptions,
                   *, obstructing: bool = False, tip: TipMeasure | None = None,
-                  array: np.ndarray | None = None) -> Finding:
+                  array: np.ndarray | None = None, typical_cnr: float = float("nan")) -> Finding | None:
+    """The finding a void makes: a filling defect, an air bubble, or None (a void that
+    would be a filling defect by its shape but lies in a duct no brighter than the
+    tree's typical one: see ``FindingOptions.defect_relative_contrast``)."""
     prof = view.profile
     ref_tree = _void_reference(v, view)
     ref_axis = _straight_calibre(array, frame, v, view) if array is not None and not obstructing else float("nan")
@@ -387,11 +433,14 @@ def _void_finding(v: VoidCandidate, view: BranchView, tree: DuctTree, frame, opt
         "bridged": v.bridged, "obstructing": obstructing,
         "distance_from_orifice_mm": round(float(view.orifice_distance_mm[v.row]), 1),
         "lesion_probability": round(lesion, 3),
+        "relative_contrast": _r(v.cnr / typical_cnr, 2) if typical_cnr > 0 else None,
     }
     diameter = float(max(v.length_mm, v.across_mm))
     faint = not v.bridged and v.measures["ring"] < opt.void_ring
     details["rim"] = "faint" if faint else "clear"
     if obstructing or lesion >= 0.5:
+        if not _bright_enough(v.cnr, typical_cnr, opt):
+            return None
         conf = float(np.clip(0.5 + 0.5 * lesion * (0.5 + 0.5 * strength), 0.0, 1.0))
         if obstructing:
             conf = float(max(conf, 0.6))
@@ -448,10 +497,27 @@ def _radius_quantum(tree: DuctTree) -> float:
     return float(frequent.min())
 
 
+def _in_orifice_zone(tree: DuctTree, point_mm: np.ndarray, opt: FindingOptions) -> bool:
+    """Whether a point lies within ``orifice_zone_mm`` of the tree's nipple."""
+    if tree.nipple_mm is None:
+        return False
+    return bool(np.linalg.norm(np.asarray(point_mm, float) - tree.nipple_mm) <= opt.orifice_zone_mm)
+
+
+def _at_orifices(tree: DuctTree, bid: int, opt: FindingOptions) -> bool:
+    """Whether branch ``bid`` ends in the orifice zone."""
+    pts = tree.branches[bid].points_mm
+    return bool(len(pts)) and _in_orifice_zone(tree, pts[-1], opt)
+
+
 def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: FindingOptions,
-                  obstructed: set[int], voids: list[tuple[np.ndarray, float]]) -> list[Finding]:
+                  obstructed: set[int], voids: list[tuple[np.ndarray, float]],
+                  typical_cnr: float = float("nan")) -> list[Finding]:
     out: list[Finding] = []
-    tips = {bid: v for bid, v in views.items() if v.tip is not None and bid not in obstructed}
+    # A tip ending in the orifice zone is where a duct opens at the nipple, neither a
+    # lesion nor one of the system's terminal ducts (the cut-offs' reference below).
+    tips = {bid: v for bid, v in views.items() if v.tip is not None and bid not in obstructed
+            and not _at_orifices(tree, bid, opt)}
     cysts: set[int] = set()
     quantum = _radius_quantum(tree)
     for bid, v in tips.items():
@@ -505,6 +571,8 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
                         (np.isfinite(t.blob_centre_ratio) and t.blob_centre_ratio <= 0.5)))
         # (The image alone is not enough: past a tip, neighbours and blur often make a
         # wide, hollow-looking end; the reconstruction's own calibre must say it too.)
+        # A dilated end is bright as well (see ``defect_relative_contrast``).
+        by_tree = by_tree and _bright_enough(t.cnr, typical_cnr, opt)
         if by_tree:
             c_dil = _ramp(dil, opt.obstruction_dilation, 2 * opt.obstruction_dilation)
             conf = float(np.clip(0.5 + 0.25 * c_dil + 0.25 * max(concave, hollow), 0.0, 1.0))
@@ -544,9 +612,11 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
             continue
         terminal = float(np.median(by_system.get(b.system, [tail[bid]])))
         calibre = tail[bid] / max(terminal, 1e-9)
-        # Wider by at least the tree's radius resolution (a distance transform on a grid
-        # gives radii in steps of about a voxel; less is no evidence).
-        if tail[bid] - terminal < quantum:
+        # Wider by more than the tree's radius resolution: a distance transform on a grid
+        # gives radii in steps of about a voxel, and a duct drawn one step wider than
+        # the terminal ducts (2 voxels against 1) may have the same calibre; ask for
+        # more than one step (1.5) before calling it wider.
+        if tail[bid] - terminal < 1.5 * quantum:
             continue
         pb = tree.branches[b.parent]
         parent_r = tail_radius_mm(pb.points_mm, pb.radius_mm, skip_mm=0.0, length_mm=4.0)
@@ -584,7 +654,9 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
                                     "premature_ratio": _r(early["ratio"], 2),
                                     "end_concavity_mm": _r(t.measures["concavity_mm"], 2),
                                     "fall_mm": _r(t.fall_mm, 2), "cnr": round(t.cnr, 1)}))
-    return out
+    # Nor is a finding lying in the orifice zone (a tip running back toward the nipple
+    # is read past its end).
+    return [f for f in out if not _in_orifice_zone(tree, f.center_mm, opt)]
 
 
 # --------------------------------------------------------------------------- ectasia
@@ -761,6 +833,7 @@ def detect_findings(volume: Volume, tree: DuctTree, *, lumen_mask: np.ndarray | 
     frame = volume.frame
     array = np.asarray(volume.array, dtype=np.float32)
     views = measure_branches(volume, tree, options=opt)
+    typical_cnr = typical_duct_cnr(views, min_branches=opt.defect_reference_branches)
 
     findings: list[Finding] = []
     obstructed: set[int] = set()
@@ -773,20 +846,25 @@ def detect_findings(volume: Volume, tree: DuctTree, *, lumen_mask: np.ndarray | 
             if not _accept_void(cand, opt):
                 continue
             if cand.enclosed:
-                f = _void_finding(cand, v, tree, frame, opt, array=array)
+                f = _void_finding(cand, v, tree, frame, opt, array=array, typical_cnr=typical_cnr)
+                if f is None:
+                    continue
             else:
                 # The column ends in it: an obstruction's concave meniscus, if it is the
                 # end of a tip's column (not a gap in the middle of a duct).
                 if t is None or cand.rows[1] < t.end_row - max(int(1.5 / v.profile.step_mm), 1):
                     continue
-                f = _void_finding(cand, v, tree, frame, opt, obstructing=True, tip=t, array=array)
+                f = _void_finding(cand, v, tree, frame, opt, obstructing=True, tip=t, array=array,
+                                  typical_cnr=typical_cnr)
+                if f is None:
+                    continue
                 f.details["meniscus"] = "concave: the column ends round a void, contrast along its rim"
                 obstructed.add(bid)
             if lumen_mask is not None:
                 f.details["mask_gap"] = _mask_gap(lumen_mask, frame, f.center_mm)
             findings.append(f)
     voids = [(f.center_mm, 0.5 * f.diameter_mm) for f in findings]
-    findings += _tip_findings(tree, views, frame, opt, obstructed, voids)
+    findings += _tip_findings(tree, views, frame, opt, obstructed, voids, typical_cnr)
     findings = _merge_duplicates(findings)
     _note_neighbours(findings)
     excluded = [(f.center_mm, 0.5 * f.diameter_mm + 2.0) for f in findings if f.kind == "cyst"]

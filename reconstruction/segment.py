@@ -355,7 +355,9 @@ def _clean_and_round(mask: np.ndarray, frame: ImageFrame) -> np.ndarray:
     mask = mask & clean[None]
     dy, dx, dz = frame.spacing[1], frame.spacing[0], frame.spacing[2]
     half = ndimage.distance_transform_edt(clean, sampling=(dy, dx))
-    reach = np.floor(half / dz + 0.25).astype(int)  # slices above/below the peak
+    # slices above/below the peak; rounded first, so a spacing read back from a file as
+    # 0.14999999999999997 instead of 0.15 gives the same mask
+    reach = np.floor(np.round(half / dz + 0.25, 6)).astype(int)
     out = mask.copy()
     for k in range(1, int(reach.max()) + 1):
         cols = reach >= k

@@ -156,6 +156,33 @@ def test_phantom_bridged_gap_through_a_papilloma_still_finds_it():
     assert len(_near(found, "filling_defect", 30.0)) == 1
 
 
+def test_phantom_cyst_in_the_orifice_zone_is_not_a_lesion():
+    # The same pool, but the tree's nipple lies 3.5 mm beyond it: a column ending within
+    # the nipple's radius ends at the skin (an orifice), not at a cyst.
+    radius = _radius_profile(base=0.5)
+    vol = _phantom(radius=radius, pools=[(42.5, 2.8)], end_x=40.0)
+    tree = _line_tree(radius=radius, end_x=40.0)
+    tree.nipple_mm = np.array([46.0, AXIS_Y, AXIS_Z])
+    assert detect_findings(vol, tree) == []
+    assert [f.kind for f in detect_findings(vol, tree, orifice_zone_mm=2.0)] == ["cyst"]
+
+
+def test_filling_defect_needs_a_duct_brighter_than_the_typical_one():
+    # The papilloma's lumen is expanded in depth too: brighter than its duct elsewhere.
+    radius = _radius_profile(bumps=[(30.0, 2.3, 2.6), (24.0, 1.3, 6.0)])
+    vol = _phantom(radius=radius, voids=[(30.0, 1.8)])
+    tree = _line_tree(radius=radius)
+    # One branch is no population of ducts: the rule is off by default here ...
+    f = _near(detect_findings(vol, tree), "filling_defect", 30.0)
+    assert len(f) == 1 and f[0].details["relative_contrast"] is None
+    # ... and with the single duct as the reference the papilloma still passes it.
+    f = _near(detect_findings(vol, tree, defect_reference_branches=1), "filling_defect", 30.0)
+    assert len(f) == 1 and f[0].details["relative_contrast"] >= 1.6
+    # A void no brighter than the typical duct by the asked factor is no filling defect.
+    found = detect_findings(vol, tree, defect_reference_branches=1, defect_relative_contrast=3.0)
+    assert not [g for g in found if g.kind == "filling_defect"]
+
+
 # ------------------------------------------------------------------------- API shape
 def test_empty_tree_gives_no_findings():
     vol = _phantom(radius=_radius_profile())

@@ -130,6 +130,47 @@ def test_lesion_between_two_orifices_at_the_nipple_is_ambiguous():
     assert d.kind == "hadfield" and d.ambiguous_lesions == (0,)
 
 
+def _with_stub(t, length_mm: float):
+    """``t`` plus a system whose whole duct is a ``length_mm`` stub from an orifice 2 mm
+    beside system 0's (contrast at the nipple, or a fragment of a reconstruction)."""
+    from test_planner_fixtures import branch
+
+    from reconstruction.tree import DuctSystem, DuctTree
+
+    o = t.systems[0].orifice_mm + [-2.0, 0, 0]
+    sid, bid = len(t.systems), len(t.branches)
+    stub = branch(bid, sid, None, o, o + [0, 0, length_mm], 0.6, 0.6)
+    return DuctTree(t.branches + [stub], t.systems + [DuctSystem(sid, o, root_branch=bid)],
+                    nipple_mm=t.nipple_mm)
+
+
+def test_a_stub_system_beside_a_lesion_does_not_make_it_ambiguous():
+    t = _with_stub(long_duct(), 2.0)
+    centre = on_branch(t, 0, 3.0)
+    for les in (lesion(0, centre), lesion(0, centre, system=1, branch=3)):
+        p = make_plan(t, [les], BLOODY_ONE, input_info=INFO)
+        site = p.sites[0]
+        assert (site.system, site.branch) == (0, 0)
+        assert site.systems_touched == (0,) and site.stubs_touched == (1,)
+        assert p.kind == "microdochectomy" and p.decision.target_system == 0
+        assert p.margins[0].treated and p.margins[0].adequate
+        assert "system 1 has only 2.0 mm of opacified duct" in _text(p.warnings)
+    # Switched off, or a system long enough to be one: the lesion is ambiguous again.
+    p = make_plan(t, [lesion(0, centre)], BLOODY_ONE, PlanSettings(min_system_length_mm=0),
+                  input_info=INFO)
+    assert p.kind == "hadfield" and p.sites[0].systems_touched == (0, 1)
+    p = make_plan(_with_stub(long_duct(), 12.0), [lesion(0, centre)], BLOODY_ONE, input_info=INFO)
+    assert p.kind == "hadfield" and p.decision.ambiguous_lesions == (0,)
+
+
+def test_a_lesion_touching_only_a_stub_stays_on_it():
+    t = _with_stub(long_duct(), 2.0)
+    stub_end = t.branches[3].points_mm[-1] + [-3.0, 0, 0]
+    site = locate_lesions(t, [lesion(0, stub_end, 2.0)], min_system_length_mm=8.0)[0]
+    assert (site.system, site.branch) == (1, 3)
+    assert site.systems_touched == (1,) and site.stubs_touched == ()
+
+
 def test_annotated_only_lesions_are_located_and_planned():
     t = two_systems()
     les = [lesion(0, on_branch(t, 1, 20.0) + [0, 0.8, 0], kind="annotated", source="annotated"),
