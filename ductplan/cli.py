@@ -77,8 +77,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print("\nResults:")
     for kind, path in {**{f"sample {k}": v for k, v in sample_paths.items()}, **paths}.items():
         print(f"  {kind:15s} {path}")
-    if "report_html" in paths or "report" in paths:
-        print(f"\nOpen the report: {Path(paths.get('report_html', paths.get('report'))).resolve().as_uri()}")
+    if "report_html" in paths:
+        print(f"\nOpen the report: {Path(paths['report_html']).resolve().as_uri()}")
     return 0
 
 

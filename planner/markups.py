@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from reconstruction.atomic import atomic_write
 
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
     from .lesions import Lesion
 
 __all__ = ["Mark", "MarkupsError", "MARKUPS_SCHEMA", "read_markups", "write_markups",
-           "lesions_to_markup_points", "parse_diameter_mm", "mark_role", "MARK_ROLES", "SINGLE_ROLES"]
+           "lesions_to_markup_points", "parse_diameter_mm", "mark_role", "MARK_ROLES", "SINGLE_ROLES",
+           "checked_point"]
 
 #: The schema id Slicer itself writes.  It still names the ``master`` branch on purpose
 #: (Slicer < 5.1 only accepts that spelling); any ``markups-schema-v1.x.y.json`` is read.
@@ -103,6 +105,25 @@ def mark_role(label: str, description: str) -> str:
     return "lesion"
 
 
+def checked_point(position_mm: npt.ArrayLike, diameter_mm: float | None) -> tuple[np.ndarray, float | None]:
+    """A mark's position as a (3,) float array and its diameter as a float, checked.
+
+    Raises
+    ------
+    ValueError
+        Not three finite numbers, or a diameter that is not a positive finite number.
+    """
+    p = np.asarray(position_mm, dtype=float).reshape(-1)
+    if p.shape != (3,) or not np.all(np.isfinite(p)):
+        raise ValueError(f"mark position must be three finite mm values, got {position_mm!r}")
+    if diameter_mm is None:
+        return p, None
+    d = float(diameter_mm)
+    if not math.isfinite(d) or d <= 0:
+        raise ValueError(f"mark diameter must be a positive finite mm value, got {diameter_mm!r}")
+    return p, d
+
+
 @dataclass
 class Mark:
     """One point a radiologist placed.
@@ -139,15 +160,7 @@ class Mark:
     point_index: int = 0
 
     def __post_init__(self) -> None:
-        p = np.asarray(self.position_mm, dtype=float).reshape(-1)
-        if p.shape != (3,) or not np.all(np.isfinite(p)):
-            raise ValueError(f"mark position must be three finite mm values, got {self.position_mm!r}")
-        self.position_mm = p
-        if self.diameter_mm is not None:
-            d = float(self.diameter_mm)
-            if not math.isfinite(d) or d <= 0:
-                raise ValueError(f"mark diameter must be a positive finite mm value, got {self.diameter_mm!r}")
-            self.diameter_mm = d
+        self.position_mm, self.diameter_mm = checked_point(self.position_mm, self.diameter_mm)
 
     @property
     def name(self) -> str:

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from planner.markups import MARK_ROLES, ROLE_RE, SINGLE_ROLES, mark_role
+from planner.markups import MARK_ROLES, ROLE_RE, SINGLE_ROLES, checked_point, mark_role
 
 __all__ = ["ROLES", "SINGLE_ROLES", "AnnotationMark", "MarkStore", "role_of", "default_marks_path"]
 
@@ -99,15 +99,7 @@ class AnnotationMark:
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"mark role must be one of {', '.join(ROLES)}, got {self.role!r}")
-        p = np.asarray(self.position_mm, dtype=float).reshape(-1)
-        if p.shape != (3,) or not np.all(np.isfinite(p)):
-            raise ValueError(f"mark position must be three finite mm values, got {self.position_mm!r}")
-        self.position_mm = p
-        if self.diameter_mm is not None:
-            d = float(self.diameter_mm)
-            if not np.isfinite(d) or d <= 0:
-                raise ValueError(f"diameter must be a positive mm value, got {self.diameter_mm!r}")
-            self.diameter_mm = d
+        self.position_mm, self.diameter_mm = checked_point(self.position_mm, self.diameter_mm)
 
     def description(self) -> str:
         """The file's description: ``role=...; diameter_mm=...; note``."""
