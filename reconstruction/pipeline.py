@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .depth_prune import prune_depth_artefacts
+from .orifices import extend_to_nipple, find_orifices
 from .segment import Segmentation, segment_lumen
 from .topology import TopologyReport
 from .tree import DuctTree
@@ -44,35 +45,6 @@ class Reconstruction:
     notes: list[str] = field(default_factory=list)
 
 
-def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float = 12.0,
-                  min_separation_mm: float = 2.0) -> np.ndarray:
-    """One orifice per lumen piece that reaches the nipple: its point nearest the nipple.
-
-    Ductal systems do not anastomose; each opacified system drains through its own
-    orifice.  Pieces of lumen that come within ``reach_mm`` of the nipple are separate
-    systems; their closest points to the nipple are the orifices (merged when closer
-    than ``min_separation_mm``: one orifice seen twice).
-    """
-    import cc3d
-
-    labels = cc3d.connected_components(seg.mask, connectivity=26)
-    idx = np.argwhere(labels > 0)
-    if len(idx) == 0:
-        return np.zeros((0, 3))
-    pts = seg.frame.array_index_to_physical(idx)
-    d = np.linalg.norm(pts - nipple_mm, axis=1)
-    lab = labels[tuple(idx.T)]
-    orifices: list[np.ndarray] = []
-    for value in np.unique(lab[d <= reach_mm]):
-        sel = lab == value
-        p = pts[sel][np.argmin(d[sel])]
-        if all(np.linalg.norm(p - o) >= min_separation_mm for o in orifices):
-            orifices.append(p)
-    # Nearest the nipple first: system 0 is the most central orifice.
-    orifices.sort(key=lambda p: float(np.linalg.norm(p - nipple_mm)))
-    return np.asarray(orifices).reshape(-1, 3)
-
-
 def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
                 progress: Progress | None = None, max_gap_mm: float = 12.0) -> Reconstruction:
     """Reconstruct the opacified duct tree of a galactogram volume.
@@ -99,19 +71,22 @@ def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
                         nipple_mm=None if nipple_mm is None else np.asarray(nipple_mm, float))
     nipple = seg.nipple_mm
     say("finding orifices", 0.4)
-    orifices = find_orifices(seg, nipple)
+    search = find_orifices(seg, nipple)
+    orifices = search.lumen_starts_mm
     say("building the duct tree", 0.5)
     tree, report = build_tree(seg.mask, seg.frame, orifices_mm=orifices, nipple_mm=nipple,
                               intensity=seg.contrast, max_gap_mm=max_gap_mm)
     say("pruning depth artefacts", 0.9)
     tree, pruned = prune_depth_artefacts(tree, slice_axis=volume.frame.direction_matrix[:, 2])
+    stems = extend_to_nipple(tree, report, nipple)
+    report.notes.extend(stems)
     tree.validate()
     if pruned:
         # The report above counted branches before pruning: say what changed, and how much.
         report.notes.append(f"{len(pruned)} tip branch(es) running along the slice axis removed as depth "
                             f"artefacts; {len(tree.branches)} branches remain.")
         report.notes.extend(pruned[:20])
-    notes = list(seg.notes) + [f"{len(orifices)} orifice(s) found at the nipple",
+    notes = list(seg.notes) + search.notes + [f"{len(orifices)} orifice(s) found at the nipple",
                                f"{len(pruned)} tip branch(es) running along the slice axis removed"]
     say("reconstruction done", 1.0)
     return Reconstruction(tree=tree, topology=report, segmentation=seg, nipple_mm=nipple,

@@ -30,7 +30,8 @@ from scipy import ndimage
 
 from .frame import ImageFrame
 
-__all__ = ["Segmentation", "segment_lumen", "flatten_background", "robust_sigma", "breast_mask_2d"]
+__all__ = ["Segmentation", "segment_lumen", "flatten_background", "robust_sigma", "breast_mask_2d",
+           "tissue_footprint_2d"]
 
 
 @dataclass
@@ -102,6 +103,26 @@ def breast_mask_2d(array: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(mask)
 
 
+def tissue_footprint_2d(array: np.ndarray, breast: np.ndarray, *, fraction: float = 0.15) -> np.ndarray:
+    """Everything that is tissue rather than air, in-plane: the breast plus thin parts of it.
+
+    Otsu on the mean over slices (``breast_mask_2d``) keeps the full-thickness breast but
+    can lose the nipple: a small body standing out of the compressed slab is thin along
+    z, so its mean is far below the breast's.  Here the cut sits ``fraction`` of the way
+    from the air level to the breast level, and only pieces touching ``breast`` are kept.
+    """
+    mean = np.asarray(array, dtype=np.float32).mean(axis=0)
+    if not breast.any() or breast.all():
+        return breast.copy()
+    air, body = float(np.median(mean[~breast])), float(np.median(mean[breast]))
+    if not body > air:
+        return breast.copy()
+    tissue = mean > air + fraction * (body - air)
+    labels, _ = ndimage.label(tissue | breast)
+    keep = np.unique(labels[breast])
+    return ndimage.binary_fill_holes(np.isin(labels, keep[keep > 0]))
+
+
 def flatten_background(array: np.ndarray, *, spacing_yx: tuple[float, float], scale_mm: float = 4.0,
                        breast: np.ndarray | None = None) -> np.ndarray:
     """Subtract each slice's background at ``scale_mm`` (Gaussian sigma) from it.
@@ -129,7 +150,7 @@ def flatten_background(array: np.ndarray, *, spacing_yx: tuple[float, float], sc
 def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: float = 0.2,
                   high_sigma: float = 6.0, low_sigma: float = 3.0, background_mm: float = 4.0,
                   min_component_mm: float = 3.0, nipple_mm: np.ndarray | None = None,
-                  root_radius_mm: float = 12.0, attach_gap_mm: float = 12.0,
+                  root_radius_mm: float = 15.0, attach_gap_mm: float = 12.0,
                   skin_band_mm: float = 3.0, lump_radius_mm: float = 1.5,
                   ghost_mm: float = 7.5, ghost_ratio: float = 0.75,
                   depth_smoothing_mm: float = 0.0) -> Segmentation:
@@ -199,7 +220,9 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
     if nipple_mm is None:
         from .nipple import find_nipple
 
-        estimate = find_nipple(breast, wframe, lumen_contrast=c)
+        # The nipple may be thinner than the slab (missing from ``breast``): look for it on
+        # the tissue-versus-air footprint.
+        estimate = find_nipple(tissue_footprint_2d(a, breast), wframe, lumen_contrast=c)
         nipple_mm = estimate.position_mm
         notes_extra.append(f"nipple found at {np.round(nipple_mm, 1).tolist()} mm ({estimate.method})")
     # The skin line and the field's edges are bright after flattening (and FBP rings at

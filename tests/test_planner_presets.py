@@ -38,14 +38,6 @@ WRONG_PROCEDURE: dict[str, str] = {
         "of 1.7-3.6 mm tip spurs, none wider than its parent (an obstruction needs the tip >= 1.5x "
         "its parent's radius), and the papilloma's void beside them has no rim along any "
         "centreline: nothing is found, so 'none'",
-    "multi-papilloma-one-system":
-        "reconstruction reports the diseased system twice (two systems sharing 99 % of their "
-        "centrelines), so every lesion touches two systems and the plan proposes hadfield",
-    "two-systems":
-        "reconstruction: both papillomas are missed (the tree's radii round the first are the "
-        "expanded lumen's, 1.5-1.8 mm, so its void expands the duct only 1.7x and reads as an air "
-        "bubble; the centreline past the second runs along its edge, so its void shows no rim): "
-        "no lesion, so 'none'",
     "ectasia":
         "reconstruction skeletonises the ectatic segment into a star of 1.5-3.9 mm branches whose "
         "lumens claim each other's edges, so no duct width is measured there and no ectasia is "
