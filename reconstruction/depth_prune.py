@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tree import Branch, DuctSystem, DuctTree
+from .tree import DuctTree
 
 __all__ = ["prune_depth_artefacts", "steepness"]
 
@@ -21,24 +21,6 @@ def steepness(points_mm: np.ndarray, slice_axis: np.ndarray) -> float:
     chord = points_mm[-1] - points_mm[0]
     n = float(np.linalg.norm(chord))
     return 0.0 if n <= 0 else float(abs(chord @ slice_axis) / n)
-
-
-def _renumber(tree: DuctTree, keep: list[int]) -> DuctTree:
-    new_id = {old: i for i, old in enumerate(keep)}
-    branches = []
-    for old in keep:
-        b = tree.branches[old]
-        branches.append(Branch(id=new_id[old], system=b.system,
-                               parent=None if b.parent is None else new_id.get(b.parent),
-                               points_mm=b.points_mm, radius_mm=b.radius_mm, generation=b.generation,
-                               z_uncertainty_mm=b.z_uncertainty_mm, bridged=list(b.bridged),
-                               opacified=b.opacified))
-    systems = [DuctSystem(id=s.id, orifice_mm=s.orifice_mm,
-                          root_branch=None if s.root_branch is None else new_id.get(s.root_branch),
-                          opacified=s.opacified) for s in tree.systems]
-    out = DuctTree(branches=branches, systems=systems, nipple_mm=tree.nipple_mm)
-    out.recompute_generations()
-    return out
 
 
 def _merge_single_children(tree: DuctTree) -> DuctTree:
@@ -63,7 +45,7 @@ def _merge_single_children(tree: DuctTree) -> DuctTree:
                 if g.parent == k.id:
                     g.parent = b.id
             keep = [x.id for x in tree.branches if x.id != k.id]
-            tree = _renumber(tree, keep)
+            tree = tree.with_branches(keep)
             changed = True
             break
     return tree
@@ -102,5 +84,5 @@ def _prune_once(tree: DuctTree, slice_axis: np.ndarray, max_steepness: float, ma
             lines.append(f"removed a {b.length_mm:.1f} mm tip running along the slice axis "
                          f"(steepness {steepness(b.points_mm, slice_axis):.2f}) at "
                          f"{np.round(b.points_mm[-1], 1).tolist()} mm: a depth artefact, not a duct")
-        tree = _renumber(tree, [b.id for b in tree.branches if b.id not in set(drop)])
+        tree = tree.with_branches([b.id for b in tree.branches if b.id not in set(drop)])
     return tree

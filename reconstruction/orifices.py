@@ -25,7 +25,7 @@ from .segment import Segmentation
 from .topology import TopologyReport
 from .tree import Branch, DuctTree
 
-__all__ = ["OrificeSearch", "find_orifices", "extend_to_nipple"]
+__all__ = ["OrificeSearch", "find_orifices", "drop_stub_systems", "extend_to_nipple"]
 
 
 @dataclass
@@ -102,6 +102,37 @@ def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float =
         notes.append("only short lumen pieces reach the nipple; the longest was taken for the system")
     starts.sort(key=lambda p: float(np.linalg.norm(p - nipple)))
     return OrificeSearch(np.asarray(starts).reshape(-1, 3), notes)
+
+
+def drop_stub_systems(tree: DuctTree, report: TopologyReport, *,
+                      min_system_mm: float = 10.0) -> tuple[DuctTree, list[str]]:
+    """Remove systems with less than ``min_system_mm`` of centreline when a longer one exists.
+
+    Two lumen pieces may each reach the nipple, yet be one system: a branch whose junction
+    with the main duct was not seen.  The tree builder bridges such a piece to the duct it
+    continues and cuts it from the other orifice where both claim it, which leaves that
+    orifice with a stub.  A stub is not an opacified system: its branches go and its
+    orifice is kept as not opacified (reported).  The only system is never dropped.
+    """
+    lengths = {s.id: tree.system_length_mm(s.id) for s in tree.systems}
+    longest = max(lengths.values(), default=0.0)
+    stubs = [s for s in tree.systems
+             if s.root_branch is not None and lengths[s.id] < min_system_mm <= longest]
+    if not stubs:
+        return tree, []
+    ids = {s.id for s in stubs}
+    out = tree.with_branches([b.id for b in tree.branches if b.system not in ids])
+    notes = []
+    for s in out.systems:
+        if s.id in ids:
+            s.opacified = False
+            notes.append(f"system {s.id}: only {lengths[s.id]:.1f} mm of duct at its orifice, cut from a "
+                         "longer system it touches: not counted as an opacified system")
+            for rooting in report.systems:
+                if rooting.system == s.id:
+                    rooting.found = False
+                    rooting.how += f"; {notes[-1]}"
+    return out, notes
 
 
 def extend_to_nipple(tree: DuctTree, report: TopologyReport, nipple_mm: np.ndarray, *,

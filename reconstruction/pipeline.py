@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .depth_prune import prune_depth_artefacts
-from .orifices import extend_to_nipple, find_orifices
+from .orifices import drop_stub_systems, extend_to_nipple, find_orifices
 from .segment import Segmentation, segment_lumen
 from .topology import TopologyReport
 from .tree import DuctTree
@@ -78,6 +78,8 @@ def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
                               intensity=seg.contrast, max_gap_mm=max_gap_mm)
     say("pruning depth artefacts", 0.9)
     tree, pruned = prune_depth_artefacts(tree, slice_axis=volume.frame.direction_matrix[:, 2])
+    tree, stubs = drop_stub_systems(tree, report)
+    report.notes.extend(stubs)
     stems = extend_to_nipple(tree, report, nipple)
     report.notes.extend(stems)
     tree.validate()

@@ -304,6 +304,28 @@ class DuctTree:
         body = ["  ".join(str(r[k]).rjust(w) for k, w in zip(keys, widths)) for r in rows]
         return "\n".join([line, *body])
 
+    def with_branches(self, keep: list[int]) -> "DuctTree":
+        """A new tree of the branches ``keep`` (ids in their new order), renumbered.
+
+        Parent links to a removed branch become None; a system whose root branch is
+        removed keeps its orifice with ``root_branch=None``.  Generations are recomputed.
+        """
+        new_id = {old: i for i, old in enumerate(keep)}
+        branches = []
+        for old in keep:
+            b = self.branches[old]
+            branches.append(Branch(id=new_id[old], system=b.system,
+                                   parent=None if b.parent is None else new_id.get(b.parent),
+                                   points_mm=b.points_mm, radius_mm=b.radius_mm, generation=b.generation,
+                                   z_uncertainty_mm=b.z_uncertainty_mm, bridged=list(b.bridged),
+                                   opacified=b.opacified))
+        systems = [DuctSystem(id=s.id, orifice_mm=s.orifice_mm,
+                              root_branch=None if s.root_branch is None else new_id.get(s.root_branch),
+                              opacified=s.opacified) for s in self.systems]
+        out = DuctTree(branches=branches, systems=systems, nipple_mm=self.nipple_mm)
+        out.recompute_generations()
+        return out
+
     # ----------------------------------------------------------- validation
     def recompute_generations(self) -> None:
         for b in self.branches:

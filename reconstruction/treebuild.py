@@ -368,6 +368,9 @@ def build_tree(mask: npt.ArrayLike, frame: ImageFrame, *,
     reasons = _bridge_gaps(ctx, roots, max_gap_mm=max_gap_mm, max_gap_angle_deg=max_gap_angle_deg,
                            max_tip_angle_deg=max_tip_angle_deg)
     _report_pieces(ctx, roots, reasons)
+    # A bridge may join two systems' trees (a piece claimed from both sides): cut between
+    # them again, so no centreline belongs to two systems.
+    _separate_systems(ctx, roots)
     _refine_junctions(ctx, protect)
     tree = _extract_tree(ctx, roots, orifices, nipple=nipple, smoothing_mm=smoothing_mm, step_mm=step_mm)
     return tree, report
@@ -967,6 +970,7 @@ def _extract_tree(ctx: _Ctx, roots: list[int | None], orifices: np.ndarray, *,
 
     branches: list[Branch] = []
     systems: list[DuctSystem] = []
+    used: set[int] = set()   # across systems: an edge belongs to one system only
     for s, top in enumerate(tops):
         system = DuctSystem(id=s, orifice_mm=orifices[s], root_branch=None, opacified=top is not None)
         systems.append(system)
@@ -976,7 +980,6 @@ def _extract_tree(ctx: _Ctx, roots: list[int | None], orifices: np.ndarray, *,
             report.systems[s].how += "; the lumen there is a speck without centreline"
             system.opacified = False
             continue
-        used: set[int] = set()
         queue: list[tuple[int, int | None, int]] = [(top, None, 0)]
         while queue:
             node, parent, gen = queue.pop(0)

@@ -122,3 +122,25 @@ def test_a_thin_nipple_is_tissue_and_its_tip_is_the_nipple():
     est = find_nipple(tissue, frame)
     np.testing.assert_allclose(est.position_mm[:2], [69.0, 50.0], atol=1.0)
     assert est.chest_wall_edge == "x0"
+
+
+def test_a_stub_system_beside_a_long_one_is_not_counted():
+    from reconstruction.orifices import drop_stub_systems
+
+    tree, report = _tree_starting_behind_the_nipple()
+    stub_pts = np.column_stack([np.linspace(50.0, 44.0, 13), np.full(13, 24.0), np.full(13, 5.0)])
+    tree.branches.append(Branch(id=2, system=1, parent=None, points_mm=stub_pts, radius_mm=np.full(13, 0.4)))
+    tree.systems.append(DuctSystem(1, stub_pts[0].copy(), root_branch=2))
+    report.systems.append(SystemRooting(system=1, orifice_mm=stub_pts[0].copy(), found=True))
+    out, notes = drop_stub_systems(tree, report, min_system_mm=10.0)
+    out.validate()
+    assert [b.system for b in out.branches] == [0, 0]
+    assert out.systems[1].root_branch is None and not out.systems[1].opacified
+    assert out.systems[0].root_branch == 0 and out.systems[0].opacified
+    assert not report.systems[1].found and len(notes) == 1
+    # the only system is kept however short it is
+    alone = DuctTree(branches=[Branch(id=0, system=0, parent=None, points_mm=stub_pts,
+                                      radius_mm=np.full(13, 0.4))],
+                     systems=[DuctSystem(0, stub_pts[0].copy(), root_branch=0)])
+    kept, notes = drop_stub_systems(alone, TopologyReport(), min_system_mm=10.0)
+    assert len(kept.branches) == 1 and notes == []
