@@ -153,7 +153,7 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
                   root_radius_mm: float = 15.0, attach_gap_mm: float = 12.0,
                   skin_band_mm: float = 3.0, lump_radius_mm: float = 1.5,
                   ghost_mm: float = 7.5, ghost_ratio: float = 0.75,
-                  depth_smoothing_mm: float = 0.0) -> Segmentation:
+                  depth_smoothing_mm: float = 0.0, field_edge_mm: float = 8.0) -> Segmentation:
     """Segment the opacified lumen of a DBT galactogram.
 
     Parameters
@@ -186,6 +186,9 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
     skin_band_mm : float
         Width of the band along the skin line and the field's edges left out (except
         around the nipple).
+    field_edge_mm : float
+        Pieces lying mostly within this distance of an image edge that cuts the breast are
+        back-projection artefacts of the cut and are dropped.
 
     Returns
     -------
@@ -277,6 +280,8 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
         # Specks (largest in-plane extent below min_component_mm) are noise.
         if max((bb[1].stop - bb[1].start) * dy, (bb[2].stop - bb[2].start) * dx) >= min_component_mm:
             big.append(lab)
+    big = _drop_field_edge_bands(labels, big, breast, spacing_yx=(dy, dx), band_mm=field_edge_mm,
+                                 notes=notes_extra)
     if big:
         big = _connected_to_nipple(labels, big, wframe, nipple_mm, root_radius_mm=root_radius_mm,
                                    attach_gap_mm=attach_gap_mm, notes=notes_extra)
@@ -289,6 +294,44 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
              f"hysteresis {low_sigma:g}/{high_sigma:g} sigma; {int(mask.sum())} lumen voxels", *notes_extra]
     return Segmentation(mask=mask, frame=wframe, contrast=c, breast=breast, sigma=sigma,
                         bin_factor=factor, nipple_mm=np.asarray(nipple_mm, float), notes=notes)
+
+
+def _drop_field_edge_bands(labels: np.ndarray, ids: list[int], breast: np.ndarray, *,
+                           spacing_yx: tuple[float, float], band_mm: float, notes: list[str],
+                           share: float = 0.6) -> list[int]:
+    """Drop pieces lying mostly along an image edge that cuts through the breast.
+
+    Where the field of view cuts the breast, the projections of the tissue near that edge
+    are incomplete and back-projection leaves a bright band along it, several mm wide
+    (wider for wider arcs and thicker breasts).  Ducts cross such an edge; they do not run
+    along it.  A piece with ``share`` or more of its voxels within ``band_mm`` of such an
+    edge is that band.
+    """
+    if not ids or band_mm <= 0:
+        return ids
+    ny, nx = breast.shape
+    dy, dx = spacing_yx
+    near = np.zeros((ny, nx), bool)
+    ky, kx = int(np.ceil(band_mm / dy)), int(np.ceil(band_mm / dx))
+    # Only edges the breast runs into (the field cuts it), not the skin line inside the
+    # field.  The footprint itself may stop short of such an edge (the band is dim in the
+    # mean over slices), so "runs into" means: comes within the band along a fifth of it.
+    if breast[:ky].any(axis=0).mean() > 0.2:
+        near[:ky] = True
+    if breast[-ky:].any(axis=0).mean() > 0.2:
+        near[-ky:] = True
+    if breast[:, :kx].any(axis=1).mean() > 0.2:
+        near[:, :kx] = True
+    if breast[:, -kx:].any(axis=1).mean() > 0.2:
+        near[:, -kx:] = True
+    if not near.any():
+        return ids
+    frac = ndimage.mean(np.broadcast_to(near, labels.shape), labels, index=ids)
+    keep = [lab for lab, f in zip(ids, np.atleast_1d(frac)) if f < share]
+    if len(keep) < len(ids):
+        notes.append(f"{len(ids) - len(keep)} bright band(s) along the field's edge ignored (back-projection "
+                     "artefact where the field cuts the breast)")
+    return keep
 
 
 def _connected_to_nipple(labels: np.ndarray, ids: list[int], frame: ImageFrame, nipple_mm: np.ndarray, *,
