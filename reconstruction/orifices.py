@@ -79,27 +79,24 @@ def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float =
     lab = labels[tuple(idx.T)]
     starts: list[np.ndarray] = []
     notes: list[str] = []
-    short = []
+    short: list[tuple[float, np.ndarray]] = []   # (extent, start) of pieces too short
     for value in np.unique(lab[d <= reach_mm]):
         sel = lab == value
         piece = pts[sel]
         start = piece[np.argmin(d[sel])]
         extent = float(np.max(np.linalg.norm(piece - start, axis=1)))
         if extent < min_system_mm:
-            short.append(extent)
-            continue
-        if all(np.linalg.norm(start - o) >= min_separation_mm for o in starts):
+            short.append((extent, start))
+        elif all(np.linalg.norm(start - o) >= min_separation_mm for o in starts):
             starts.append(start)
     if short:
+        longest, start = max(short, key=lambda item: item[0])
         notes.append(f"{len(short)} lumen piece(s) near the nipple shorter than {min_system_mm:g} mm "
-                     f"(longest {max(short):.1f} mm) are not systems of their own")
-    if not starts and short:
-        # Only fragments reach the nipple: the longest one is the best evidence of a system.
-        value = max(np.unique(lab[d <= reach_mm]),
-                    key=lambda v: float(np.ptp(pts[lab == v], axis=0).max()) if np.any(lab == v) else 0.0)
-        sel = lab == value
-        starts.append(pts[sel][np.argmin(d[sel])])
-        notes.append("only short lumen pieces reach the nipple; the longest was taken for the system")
+                     f"(longest {longest:.1f} mm) are not systems of their own")
+        if not starts:
+            # Only fragments reach the nipple: the longest one is the best evidence of a system.
+            starts.append(start)
+            notes.append("only short lumen pieces reach the nipple; the longest was taken for the system")
     starts.sort(key=lambda p: float(np.linalg.norm(p - nipple)))
     return OrificeSearch(np.asarray(starts).reshape(-1, 3), notes)
 
@@ -178,7 +175,7 @@ def extend_to_nipple(tree: DuctTree, report: TopologyReport, nipple_mm: np.ndarr
         for rooting in report.systems:
             if rooting.system == system.id:
                 rooting.orifice_mm = orifice.copy()
-                rooting.length_mm = (rooting.length_mm or 0.0) + length
+                rooting.length_mm += length
         notes.append(f"system {system.id}: lumen seen from {d:.1f} mm behind the nipple; a {length:.1f} mm "
                      "stem to the nipple face was added (not observed)")
     return notes

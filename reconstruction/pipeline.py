@@ -18,6 +18,10 @@ __all__ = ["Reconstruction", "reconstruct", "find_orifices"]
 
 Progress = Callable[[str, float], None]
 
+#: How close to the nipple a duct's visible lumen must come to drain through it: the same
+#: reach decides which lumen pieces are kept (segmentation) and which are systems.
+NIPPLE_REACH_MM = 15.0
+
 
 @dataclass
 class Reconstruction:
@@ -67,11 +71,11 @@ def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
     say = progress or (lambda stage, frac: None)
     say("segmenting the opacified lumen", 0.0)
     given = nipple_mm is not None
-    seg = segment_lumen(volume.array, volume.frame,
+    seg = segment_lumen(volume.array, volume.frame, root_radius_mm=NIPPLE_REACH_MM,
                         nipple_mm=None if nipple_mm is None else np.asarray(nipple_mm, float))
     nipple = seg.nipple_mm
     say("finding orifices", 0.4)
-    search = find_orifices(seg, nipple)
+    search = find_orifices(seg, nipple, reach_mm=NIPPLE_REACH_MM)
     orifices = search.lumen_starts_mm
     say("building the duct tree", 0.5)
     tree, report = build_tree(seg.mask, seg.frame, orifices_mm=orifices, nipple_mm=nipple,

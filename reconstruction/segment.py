@@ -280,8 +280,8 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
         # Specks (largest in-plane extent below min_component_mm) are noise.
         if max((bb[1].stop - bb[1].start) * dy, (bb[2].stop - bb[2].start) * dx) >= min_component_mm:
             big.append(lab)
-    big = _drop_field_edge_bands(labels, big, breast, spacing_yx=(dy, dx), band_mm=field_edge_mm,
-                                 notes=notes_extra)
+    big = _drop_field_edge_bands(labels, big, stats["voxel_counts"], breast, spacing_yx=(dy, dx),
+                                 band_mm=field_edge_mm, notes=notes_extra)
     if big:
         big = _connected_to_nipple(labels, big, wframe, nipple_mm, root_radius_mm=root_radius_mm,
                                    attach_gap_mm=attach_gap_mm, notes=notes_extra)
@@ -296,7 +296,7 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
                         bin_factor=factor, nipple_mm=np.asarray(nipple_mm, float), notes=notes)
 
 
-def _drop_field_edge_bands(labels: np.ndarray, ids: list[int], breast: np.ndarray, *,
+def _drop_field_edge_bands(labels: np.ndarray, ids: list[int], voxel_counts: np.ndarray, breast: np.ndarray, *,
                            spacing_yx: tuple[float, float], band_mm: float, notes: list[str],
                            share: float = 0.6) -> list[int]:
     """Drop pieces lying mostly along an image edge that cuts through the breast.
@@ -326,8 +326,9 @@ def _drop_field_edge_bands(labels: np.ndarray, ids: list[int], breast: np.ndarra
         near[:, -kx:] = True
     if not near.any():
         return ids
-    frac = ndimage.mean(np.broadcast_to(near, labels.shape), labels, index=ids)
-    keep = [lab for lab, f in zip(ids, np.atleast_1d(frac)) if f < share]
+    # voxels of each piece in the band columns, against all its voxels (no full-volume copy)
+    in_band = np.bincount(labels[:, near].ravel(), minlength=len(voxel_counts))
+    keep = [lab for lab in ids if in_band[lab] < share * voxel_counts[lab]]
     if len(keep) < len(ids):
         notes.append(f"{len(ids) - len(keep)} bright band(s) along the field's edge ignored (back-projection "
                      "artefact where the field cuts the breast)")

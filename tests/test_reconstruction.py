@@ -89,9 +89,10 @@ def test_a_band_along_a_field_edge_that_cuts_the_breast_is_dropped_a_duct_crossi
     breast = np.zeros((100, 120), bool)
     breast[:95, :] = True                 # the footprint stops just short of the edge
     notes: list[str] = []
-    kept = _drop_field_edge_bands(labels, [1, 2, 3], breast, spacing_yx=(0.2, 0.2), band_mm=2.0, notes=notes)
+    counts = np.bincount(labels.ravel())
+    kept = _drop_field_edge_bands(labels, [1, 2, 3], counts, breast, spacing_yx=(0.2, 0.2), band_mm=2.0, notes=notes)
     assert kept == [2, 3] and "edge" in notes[0]
     # an edge the breast does not reach (air beyond the skin line) is not a cut
     breast[70:, :] = False
-    assert _drop_field_edge_bands(labels, [1, 2, 3], breast, spacing_yx=(0.2, 0.2), band_mm=2.0,
+    assert _drop_field_edge_bands(labels, [1, 2, 3], counts, breast, spacing_yx=(0.2, 0.2), band_mm=2.0,
                                   notes=[]) == [1, 2, 3]
