@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from .field_edges import cut_edges, drop_field_edge_bands
 from .frame import ImageFrame
 
 __all__ = ["Segmentation", "segment_lumen", "flatten_background", "robust_sigma", "breast_mask_2d",
@@ -188,7 +189,9 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
         around the nipple).
     field_edge_mm : float
         Pieces lying mostly within this distance of an image edge that cuts the breast are
-        back-projection artefacts of the cut and are dropped.
+        back-projection artefacts of the cut and are dropped, unless they reach the nipple;
+        so are pieces running along such an edge inside the truncation wedge measured
+        there (``field_edges.cut_edges``).
 
     Returns
     -------
@@ -280,8 +283,10 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
         # Specks (largest in-plane extent below min_component_mm) are noise.
         if max((bb[1].stop - bb[1].start) * dy, (bb[2].stop - bb[2].start) * dx) >= min_component_mm:
             big.append(lab)
-    big = _drop_field_edge_bands(labels, big, stats["voxel_counts"], breast, spacing_yx=(dy, dx),
-                                 band_mm=field_edge_mm, notes=notes_extra)
+    edges = cut_edges(a, breast, (wframe.spacing[2], dy, dx), touch_mm=field_edge_mm)
+    big = drop_field_edge_bands(labels, big, stats["voxel_counts"], edges, spacing_yx=(dy, dx),
+                                touch_mm=field_edge_mm, notes=notes_extra, boxes=boxes,
+                                rooted=set(np.unique(labels[:, near_nipple]).tolist()))
     if big:
         big = _connected_to_nipple(labels, big, wframe, nipple_mm, root_radius_mm=root_radius_mm,
                                    attach_gap_mm=attach_gap_mm, notes=notes_extra)
@@ -294,45 +299,6 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
              f"hysteresis {low_sigma:g}/{high_sigma:g} sigma; {int(mask.sum())} lumen voxels", *notes_extra]
     return Segmentation(mask=mask, frame=wframe, contrast=c, breast=breast, sigma=sigma,
                         bin_factor=factor, nipple_mm=np.asarray(nipple_mm, float), notes=notes)
-
-
-def _drop_field_edge_bands(labels: np.ndarray, ids: list[int], voxel_counts: np.ndarray, breast: np.ndarray, *,
-                           spacing_yx: tuple[float, float], band_mm: float, notes: list[str],
-                           share: float = 0.6) -> list[int]:
-    """Drop pieces lying mostly along an image edge that cuts through the breast.
-
-    Where the field of view cuts the breast, the projections of the tissue near that edge
-    are incomplete and back-projection leaves a bright band along it, several mm wide
-    (wider for wider arcs and thicker breasts).  Ducts cross such an edge; they do not run
-    along it.  A piece with ``share`` or more of its voxels within ``band_mm`` of such an
-    edge is that band.
-    """
-    if not ids or band_mm <= 0:
-        return ids
-    ny, nx = breast.shape
-    dy, dx = spacing_yx
-    near = np.zeros((ny, nx), bool)
-    ky, kx = int(np.ceil(band_mm / dy)), int(np.ceil(band_mm / dx))
-    # Only edges the breast runs into (the field cuts it), not the skin line inside the
-    # field.  The footprint itself may stop short of such an edge (the band is dim in the
-    # mean over slices), so "runs into" means: comes within the band along a fifth of it.
-    if breast[:ky].any(axis=0).mean() > 0.2:
-        near[:ky] = True
-    if breast[-ky:].any(axis=0).mean() > 0.2:
-        near[-ky:] = True
-    if breast[:, :kx].any(axis=1).mean() > 0.2:
-        near[:, :kx] = True
-    if breast[:, -kx:].any(axis=1).mean() > 0.2:
-        near[:, -kx:] = True
-    if not near.any():
-        return ids
-    # voxels of each piece in the band columns, against all its voxels (no full-volume copy)
-    in_band = np.bincount(labels[:, near].ravel(), minlength=len(voxel_counts))
-    keep = [lab for lab in ids if in_band[lab] < share * voxel_counts[lab]]
-    if len(keep) < len(ids):
-        notes.append(f"{len(ids) - len(keep)} bright band(s) along the field's edge ignored (back-projection "
-                     "artefact where the field cuts the breast)")
-    return keep
 
 
 def _connected_to_nipple(labels: np.ndarray, ids: list[int], frame: ImageFrame, nipple_mm: np.ndarray, *,

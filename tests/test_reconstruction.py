@@ -77,22 +77,3 @@ def test_score_counts_only_systems_with_opacified_ducts(sample_of):
     found.systems.append(DuctSystem(id=max(sy.id for sy in found.systems) + 1,
                                     orifice_mm=np.asarray(s.truth["nipple_mm"]), opacified=False))
     assert score_tree(found, s.truth).n_found_systems == exact.n_true_systems
-
-
-def test_a_band_along_a_field_edge_that_cuts_the_breast_is_dropped_a_duct_crossing_it_is_not():
-    from reconstruction.segment import _drop_field_edge_bands
-
-    labels = np.zeros((5, 100, 120), np.int32)
-    labels[2, 92:97, 10:110] = 1          # along the bottom edge (y), 0.6-1.6 mm from it
-    labels[2, 40:100, 60:62] = 2          # a duct running into that edge
-    labels[2, 20:22, 10:110] = 3          # a duct parallel to the edge, far from it
-    breast = np.zeros((100, 120), bool)
-    breast[:95, :] = True                 # the footprint stops just short of the edge
-    notes: list[str] = []
-    counts = np.bincount(labels.ravel())
-    kept = _drop_field_edge_bands(labels, [1, 2, 3], counts, breast, spacing_yx=(0.2, 0.2), band_mm=2.0, notes=notes)
-    assert kept == [2, 3] and "edge" in notes[0]
-    # an edge the breast does not reach (air beyond the skin line) is not a cut
-    breast[70:, :] = False
-    assert _drop_field_edge_bands(labels, [1, 2, 3], counts, breast, spacing_yx=(0.2, 0.2), band_mm=2.0,
-                                  notes=[]) == [1, 2, 3]
