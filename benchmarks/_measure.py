@@ -35,20 +35,21 @@ def measured(label: str, results: dict):
         results[label] = {"seconds": time.perf_counter() - t0, "peak_rss_mb": peak[0]}
 
 
-def cached_sample(name: str, seed: int, cache: Path | None):
-    """``make_sample(name, seed)``, pickled in ``cache`` (a folder) when one is given."""
+def cached_sample(name: str, seed: int, cache: Path | None, scanner: str | None = None):
+    """``make_sample(name, seed, scanner=scanner)``, pickled in ``cache`` (a folder) when one is given."""
     import pickle
 
     from sample_volumes import make_sample
 
+    key = f"{name}_{seed}" + (f"_{scanner}" if scanner else "")
     if cache is not None:
-        f = cache / f"{name}_{seed}.pkl"
+        f = cache / f"{key}.pkl"
         if f.exists():
             with open(f, "rb") as fh:
                 return pickle.load(fh)
-    s = make_sample(name, seed=seed)
+    s = make_sample(name, seed=seed, scanner=scanner)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        with open(cache / f"{name}_{seed}.pkl", "wb") as fh:
+        with open(cache / f"{key}.pkl", "wb") as fh:
             pickle.dump(s, fh)
     return s

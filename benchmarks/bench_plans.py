@@ -56,8 +56,8 @@ _MATCH_MIN_MM = 5.0
 _MATCH_SLACK_MM = 3.0
 
 
-def _sample(name: str, seed: int, cache: Path | None):
-    return cached_sample(name, seed, cache)
+def _sample(name: str, seed: int, cache: Path | None, scanner: str | None = None):
+    return cached_sample(name, seed, cache, scanner)
 
 
 def mesh_topology(path: Path) -> dict:
@@ -112,8 +112,8 @@ def match_lesions(true: list[dict], found: list[dict]) -> tuple[list[int | None]
     return owner, false
 
 
-def plan_one(name: str, seed: int, *, cache: Path | None, workdir: Path) -> dict:
-    sample = _sample(name, seed, cache)
+def plan_one(name: str, seed: int, *, cache: Path | None, workdir: Path, scanner: str | None = None) -> dict:
+    sample = _sample(name, seed, cache, scanner)
     truth = sample.truth
     folder = workdir / f"{name}_{seed}"
     paths = write_sample(sample, folder / "sample", fmt="nrrd", preview=False)
@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full-field", action="store_true", help="also plan the (slow) full-field preset")
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
     ap.add_argument("--cache", type=Path, default=None, help="folder to keep generated samples in")
+    ap.add_argument("--scanner", choices=["narrow", "medium", "wide"], default=None,
+                    help="another vendor's arc than the preset's (15, 25 or 50 degrees)")
     ap.add_argument("--json", type=Path, default=None, help="write every row (with details) here")
     ap.add_argument("-v", "--verbose", action="store_true", help="rationale, lesions and warnings per plan")
     args = ap.parse_args(argv)
@@ -224,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_plans_") as tmp:
         for name in presets:
             for seed in args.seeds:
-                r = plan_one(name, seed, cache=args.cache, workdir=Path(tmp))
+                r = plan_one(name, seed, cache=args.cache, workdir=Path(tmp), scanner=args.scanner)
                 rows.append(r)
                 print(f"  planned {name} seed {seed} in {r['seconds']:.1f} s: {r['proposed']}", file=sys.stderr,
                       flush=True)

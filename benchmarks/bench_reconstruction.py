@@ -10,7 +10,8 @@ Targets (issue 3): recall and precision >= 0.95, branches >= 0.90, systems exact
 800 x 600 x 60 in <= 10 s; full-field in <= 45 s and <= 3 GB.
 ductplan runs in a child process that reads the volume from NRRD, so its time includes
 reading and its peak RSS is its own (not the sample generator's).
-Run: .venv/bin/python benchmarks/bench_reconstruction.py [PRESET ...]
+Run: .venv/bin/python benchmarks/bench_reconstruction.py [PRESET ...] [--scanner narrow|medium|wide]
+(``--scanner``: every preset through another vendor's arc, 15, 25 or 50 degrees).
 """
 from __future__ import annotations
 
@@ -64,7 +65,14 @@ def _child(volume_path: str, out_json: str) -> int:
     t0 = time.perf_counter()
     rec = reconstruct(read_volume(volume_path))
     seconds = time.perf_counter() - t0
+    # VmHWM is this process's own high-water mark; ru_maxrss would carry over the parent's
+    # size at fork (Linux keeps it across exec), the naive run's included.
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        with open("/proc/self/status") as fh:
+            peak_mb = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        pass
     Path(out_json).write_text(json.dumps({"tree": rec.tree.to_dict(), "seconds": seconds, "peak_rss_mb": peak_mb}))
     return 0
 
@@ -87,10 +95,10 @@ def reconstruct_in_child(volume) -> tuple[DuctTree, dict]:
     return DuctTree.from_dict(res["tree"]), {"seconds": res["seconds"], "peak_rss_mb": res["peak_rss_mb"]}
 
 
-def main(names: list[str]) -> int:
+def main(names: list[str], scanner: str | None = None) -> int:
     rows = []
     for name in names:
-        s = make_sample(name, seed=0)
+        s = make_sample(name, seed=0, scanner=scanner)
         res: dict = {}
         tree, res["ductplan"] = reconstruct_in_child(s.volume)
         with measured("naive", res):
@@ -123,4 +131,10 @@ def main(names: list[str]) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         sys.exit(_child(sys.argv[2], sys.argv[3]))
-    sys.exit(main(sys.argv[1:] or preset_names()))
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("presets", nargs="*", default=None)
+    ap.add_argument("--scanner", choices=["narrow", "medium", "wide"], default=None)
+    args = ap.parse_args()
+    sys.exit(main(args.presets or preset_names(), scanner=args.scanner))

@@ -77,3 +77,43 @@ def test_score_counts_only_systems_with_opacified_ducts(sample_of):
     found.systems.append(DuctSystem(id=max(sy.id for sy in found.systems) + 1,
                                     orifice_mm=np.asarray(s.truth["nipple_mm"]), opacified=False))
     assert score_tree(found, s.truth).n_found_systems == exact.n_true_systems
+
+
+def _stored_differently(volume: Volume, *, mirror_x: bool, swap_xy: bool) -> Volume:
+    """The same voxels at the same physical places, stored in another array layout."""
+    f = volume.frame
+    d = f.direction_matrix.copy()
+    a = volume.array
+    origin = np.asarray(f.origin, float)
+    spacing = list(f.spacing)
+    size = list(f.size)
+    if mirror_x:                      # x runs the other way: index 0 is the old last column
+        a = a[:, :, ::-1]
+        origin = f.index_to_physical([[size[0] - 1, 0, 0]])[0]
+        d[:, 0] = -d[:, 0]
+    if swap_xy:                       # rows and columns exchanged
+        a = np.swapaxes(a, 1, 2)
+        d[:, [0, 1]] = d[:, [1, 0]]
+        spacing[0], spacing[1] = spacing[1], spacing[0]
+        size[0], size[1] = size[1], size[0]
+    frame = ImageFrame(origin=tuple(origin), spacing=tuple(spacing), direction=tuple(d.ravel()), size=tuple(size))
+    return Volume(np.ascontiguousarray(a), frame)
+
+
+def test_another_array_layout_gives_the_same_tree(sample_of):
+    """Other scanners and files store the breast mirrored or turned: the tree is physical."""
+    s = sample_of("cutoff")
+    ref = score_tree(reconstruct(s.volume).tree, s.truth)
+    for mirror_x, swap_xy in ((True, False), (False, True)):
+        other = _stored_differently(s.volume, mirror_x=mirror_x, swap_xy=swap_xy)
+        probe = np.array([[3, 100, 200]])
+        assert np.allclose(s.volume.frame.array_index_to_physical(probe),
+                           other.frame.array_index_to_physical(probe[:, [0, 2, 1]] if swap_xy
+                                                               else [[3, 100, s.volume.array.shape[2] - 201]]))
+        got = score_tree(reconstruct(other).tree, s.truth)
+        assert got.n_found_systems == ref.n_found_systems, (mirror_x, swap_xy, got.line(), ref.line())
+        # 3D thinning visits the axes in a fixed order, so exchanging rows and columns moves a
+        # few skeleton voxels and, downstream, which edge of a depth ladder is kept: measured
+        # 0.00 recall and 0.075 precision apart on this volume.
+        assert abs(got.recall - ref.recall) <= 0.1 and abs(got.precision - ref.precision) <= 0.1, \
+            (mirror_x, swap_xy, got.line(), ref.line())
