@@ -24,15 +24,20 @@ def steepness(points_mm: np.ndarray, slice_axis: np.ndarray) -> float:
 
 
 def _merge_single_children(tree: DuctTree) -> DuctTree:
-    """Join a branch with its only child (the junction vanished with a pruned sibling)."""
-    changed = True
-    while changed:
-        changed = False
-        for b in tree.branches:
-            kids = tree.children(b.id)
-            if len(kids) != 1:
-                continue
-            k = tree.branches[kids[0]]
+    """Join each branch with its only child (the junction vanished with a pruned sibling).
+
+    Chains of single children are joined in one pass and the tree renumbered once.
+    """
+    kids: dict[int, list[int]] = {b.id: [] for b in tree.branches}
+    for b in tree.branches:
+        if b.parent is not None:
+            kids[b.parent].append(b.id)
+    absorbed: set[int] = set()
+    for b in tree.branches:
+        if b.id in absorbed:
+            continue
+        while len(kids[b.id]) == 1:
+            k = tree.branches[kids[b.id][0]]
             offset = len(b.points_mm) - 1
             b.points_mm = np.vstack([b.points_mm, k.points_mm[1:]])
             b.radius_mm = np.concatenate([b.radius_mm, k.radius_mm[1:]])
@@ -41,14 +46,13 @@ def _merge_single_children(tree: DuctTree) -> DuctTree:
             else:
                 b.z_uncertainty_mm = None
             b.bridged = list(b.bridged) + [(s + offset, e + offset) for s, e in k.bridged]
-            for g in tree.branches:
-                if g.parent == k.id:
-                    g.parent = b.id
-            keep = [x.id for x in tree.branches if x.id != k.id]
-            tree = tree.with_branches(keep)
-            changed = True
-            break
-    return tree
+            for g in kids[k.id]:
+                tree.branches[g].parent = b.id
+            kids[b.id] = kids[k.id]
+            absorbed.add(k.id)
+    if not absorbed:
+        return tree
+    return tree.with_branches([b.id for b in tree.branches if b.id not in absorbed])
 
 
 def prune_depth_artefacts(tree: DuctTree, *, slice_axis: np.ndarray, max_steepness: float = 0.6,

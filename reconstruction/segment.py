@@ -144,8 +144,28 @@ def flatten_background(array: np.ndarray, *, spacing_yx: tuple[float, float], sc
     bg = np.empty_like(small)
     for z in range(nz):
         bg[z] = ndimage.gaussian_filter(small[z] * w, sig) / np.maximum(wsm, 1e-3)
-    full = ndimage.zoom(bg, (1, k, k), order=1, grid_mode=True, mode="nearest")[:, :ny, :nx]
+    full = _upsample_linear(_upsample_linear(bg, k, axis=2, n_out=nx), k, axis=1, n_out=ny)  # small axis first
     return a - full
+
+
+def _upsample_linear(a: np.ndarray, k: int, *, axis: int, n_out: int) -> np.ndarray:
+    """Linear interpolation of ``a`` binned by ``k`` along ``axis`` back to ``n_out`` samples.
+
+    Bin ``i`` is centred on fine sample ``k * i + (k - 1) / 2`` (what ``ndimage.zoom`` with
+    ``grid_mode=True`` assumes); values beyond the first and last centres are held.  Two
+    weighted takes: several times faster than ``ndimage.zoom(order=1)``.
+    """
+    n_in = a.shape[axis]
+    x = np.clip((np.arange(n_out) + 0.5) / k - 0.5, 0, n_in - 1)
+    i0 = np.floor(x).astype(np.intp)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    shape = [1] * a.ndim
+    shape[axis] = n_out
+    w = (x - i0).astype(a.dtype).reshape(shape)
+    lo = np.take(a, i0, axis=axis)
+    lo *= 1 - w
+    lo += np.take(a, i1, axis=axis) * w
+    return lo
 
 
 def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: float = 0.2,
@@ -217,7 +237,11 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
     # Light in-plane smoothing (below the thinnest duct) and one slice along z: noise only.
     flat = ndimage.gaussian_filter(flat, (0.6, 0.1 / dy, 0.1 / dx))
     inner = ndimage.binary_erosion(breast, iterations=max(1, int(3.0 / dx)))
-    sigma = robust_sigma(flat[:, inner][:, :: max(1, inner.sum() // 200000)])
+    # Some 40,000 inner columns (two million voxels) estimate the noise as well as all, and
+    # indexing the chosen columns first avoids a copy of the whole inner volume.
+    iy, ix = np.nonzero(inner)
+    pick = slice(None, None, max(1, len(iy) // 40000))
+    sigma = robust_sigma(flat[:, iy[pick], ix[pick]])
     if not sigma > 0:
         raise ValueError("the volume has no measurable texture or noise (constant inside the breast?)")
     c = (flat / sigma).astype(np.float32)
@@ -312,8 +336,10 @@ def _connected_to_nipple(labels: np.ndarray, ids: list[int], frame: ImageFrame, 
         pts[lab] = idx
     if any(v is None for v in pts.values()):
         # Many components: gather coordinates in one pass (sorting by label).
+        # Only the lumen voxels are sorted (about 1 % of the volume), not the background.
         flat = labels.ravel()
-        order = np.argsort(flat, kind="stable")
+        fg = np.flatnonzero(flat)
+        order = fg[np.argsort(flat[fg], kind="stable")]
         sorted_labels = flat[order]
         for lab in ids:
             lo, hi = np.searchsorted(sorted_labels, [lab, lab + 1])

@@ -328,8 +328,22 @@ class DuctTree:
 
     # ----------------------------------------------------------- validation
     def recompute_generations(self) -> None:
+        """Set each branch's generation (the root branch is 1) from the parent links."""
+        gen: dict[int, int] = {}
         for b in self.branches:
-            b.generation = len(self.path_to_root(b.id))
+            chain: list[int] = []
+            cur: int | None = b.id
+            while cur is not None and cur not in gen:
+                if cur in chain:
+                    raise ValueError(f"cycle in parent links at branch {cur}")
+                chain.append(cur)
+                cur = self.branches[cur].parent
+            level = 0 if cur is None else gen[cur]
+            for i in reversed(chain):
+                level += 1
+                gen[i] = level
+        for b in self.branches:
+            b.generation = gen[b.id]
 
     def validate(self) -> None:
         """Raise ValueError if parent links, systems or generations disagree."""
