@@ -209,9 +209,9 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
         around the nipple).
     field_edge_mm : float
         Pieces lying mostly within this distance of an image edge that cuts the breast are
-        back-projection artefacts of the cut and are dropped, unless they reach the nipple;
-        so are pieces running along such an edge inside the truncation wedge measured
-        there (``field_edges.cut_edges``).
+        back-projection artefacts of the cut and are dropped, unless they reach the nipple.
+        The truncation wedge along each cut edge is measured (``field_edges.cut_edges``)
+        and reported.
 
     Returns
     -------
@@ -309,7 +309,7 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
             big.append(lab)
     edges = cut_edges(a, breast, (wframe.spacing[2], dy, dx), touch_mm=field_edge_mm)
     big = drop_field_edge_bands(labels, big, stats["voxel_counts"], edges, spacing_yx=(dy, dx),
-                                touch_mm=field_edge_mm, notes=notes_extra, boxes=boxes,
+                                touch_mm=field_edge_mm, notes=notes_extra,
                                 rooted=set(np.unique(labels[:, near_nipple]).tolist()))
     if big:
         big = _connected_to_nipple(labels, big, wframe, nipple_mm, root_radius_mm=root_radius_mm,
