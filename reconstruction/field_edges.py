@@ -62,7 +62,7 @@ def _edge_profiles(array: np.ndarray, breast: np.ndarray, axis: int, at_end: boo
     if reach.mean() <= 0.2:
         return None
     cols = np.nonzero(reach)[0]
-    cols = cols[:: max(1, len(cols) // 400)]     # a few hundred positions average well enough
+    cols = cols[:: max(1, len(cols) // 100)]     # a hundred positions give a steady median
     depth_px = min(depth_px, a.shape[1])
     # the median, not the mean: a duct or lesion near the edge changes from slice to slice too,
     # but occupies few of the positions along it
@@ -79,12 +79,12 @@ def _wedge_width_px(profiles: np.ndarray, floor_px: int, tissue_contrast: float,
     p = (profiles - profiles[:, -floor_px:].mean(axis=1, keepdims=True)) / tissue_contrast
     spread = p.std(axis=0)
     floor = float(np.median(spread[-floor_px:]))
-    top = float(spread[: len(spread) - floor_px].max(initial=0.0))
+    near = spread[:-floor_px]                    # the distances a wedge may span
+    top = float(near.max(initial=0.0))
     if top <= max(contrast * floor, min_spread):
         return 0                                 # nothing above the noise: no wedge
     # the wedge ends where the spread is last above a tenth of its height over the floor
-    inside = np.nonzero(spread[: len(spread) - floor_px] > floor + 0.1 * (top - floor))[0]
-    return int(inside.max()) + 1
+    return int(np.nonzero(near > floor + 0.1 * (top - floor))[0].max()) + 1
 
 
 def cut_edges(array: np.ndarray, breast: np.ndarray, spacing_zyx: tuple[float, float, float], *,
