@@ -76,13 +76,19 @@ class CycleBreak:
 
 @dataclass
 class SpurRemoval:
-    """A short side branch removed as a thinning artefact (wall bump, junction blob)."""
+    """A short side branch removed as a thinning artefact (wall bump, junction blob).
+
+    ``within_lumen`` is True when the spur was removed because its tip lies inside the
+    lumen the ducts around it already describe (a spur of a wide body), whatever its
+    length; False when it is shorter than ``threshold_mm``.
+    """
 
     tip_mm: np.ndarray
     base_mm: np.ndarray
     length_mm: float
     local_radius_mm: float
     threshold_mm: float
+    within_lumen: bool = False
 
 
 @dataclass
@@ -196,10 +202,13 @@ class TopologyReport:
         if self.spurs:
             tot = sum(s.length_mm for s in self.spurs)
             out.append(f"{len(self.spurs)} spur(s) removed ({tot:.1f} mm in all): side branches shorter "
-                       "than their threshold (a multiple of the local lumen radius), taken as wall bumps.")
+                       "than their threshold (a multiple of the local lumen radius), or ending inside the "
+                       "lumen of the ducts around them, taken as wall bumps.")
             for s in sorted(self.spurs, key=lambda s: -s.length_mm)[:max_items]:
+                why = ("its tip lies inside the neighbouring ducts' lumen" if s.within_lumen
+                       else f"threshold {s.threshold_mm:.1f} mm")
                 out.append(f"  Spur at {_xyz(s.tip_mm)}: {s.length_mm:.1f} mm long, local radius "
-                           f"{s.local_radius_mm:.2f} mm, threshold {s.threshold_mm:.1f} mm.")
+                           f"{s.local_radius_mm:.2f} mm, {why}.")
             if len(self.spurs) > max_items:
                 out.append(f"  ... and {len(self.spurs) - max_items} shorter spurs.")
         else:

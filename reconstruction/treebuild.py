@@ -19,7 +19,9 @@ Pipeline (each step in physical mm; every change goes into the :class:`TopologyR
 5. **Spurs**: a tip edge hanging off a junction is pruned when shorter than
    ``spur_factor`` x the local lumen radius (+ half a slice spacing times its share
    along the slice axis: a lumen seen slice by slice reaches up to half a slice beyond
-   its wall).  A wall bump thins into a side branch about one radius long, while a real
+   its wall), or when its tip lies within that reach of the centreline kept around it
+   (the junction's other edges and the edges beyond them): a wide body's spurs reach
+   its far corners from a junction off its centre.  A wall bump thins into a side branch about one radius long, while a real
    side branch leaves the parent's wall, so it is longer than the parent's radius plus
    its own length: 1.5 x (default) prunes bumps up to half a radius high.  The local
    radius is the EDT at the junction or the duct leading to it, whichever is wider (at
@@ -357,7 +359,9 @@ def build_tree(mask: npt.ArrayLike, frame: ImageFrame, *,
     # blunt duct ends near the nipple are pruned (a claw tip must not become the root)
     roots = _root_systems(ctx, orifices, tolerance_mm=orifice_tolerance_mm)
     _separate_systems(ctx, roots)
-    _prune_spurs(ctx, set(), factor=spur_factor, min_mm=2.0 * ctx.voxel_mm)
+    # Nothing is protected yet, so only the junction test here: the main duct's stub from
+    # the nipple ends inside a dilated ampulla's lumen, and must not go as a covered spur.
+    _prune_spurs(ctx, set(), factor=spur_factor, min_mm=2.0 * ctx.voxel_mm, covered=False)
     report.systems.clear()
     roots = _root_systems(ctx, orifices, tolerance_mm=orifice_tolerance_mm)
     protect = {r for r in roots if r is not None}
@@ -476,8 +480,10 @@ def _separate_systems(ctx: _Ctx, roots: list[int | None]) -> None:
             ctx.report.contacts.append(SystemContact(systems=(min(su, sv), max(su, sv)), point_mm=point))
 
 
-def _prune_spurs(ctx: _Ctx, protect: set[int], *, factor: float, min_mm: float) -> None:
-    """Remove tip edges shorter than ``factor`` x the lumen radius at their junction."""
+def _prune_spurs(ctx: _Ctx, protect: set[int], *, factor: float, min_mm: float,
+                 covered: bool = True) -> None:
+    """Remove tip edges shorter than ``factor`` x the lumen radius at their junction, and
+    (``covered``) tip edges ending inside the lumen around them (:func:`_covered_tips`)."""
     g = ctx.g
     while True:
         cand: dict[int, list[tuple[int, int]]] = {}   # junction -> [(edge, tip)]
@@ -490,7 +496,8 @@ def _prune_spurs(ctx: _Ctx, protect: set[int], *, factor: float, min_mm: float) 
                 cand.setdefault(base, []).append((e, tip))
         removed = 0
         bases = list(cand)
-        radii = _local_radius(ctx, bases, exclude={e for items in cand.values() for e, _ in items})
+        candidates = {e for items in cand.values() for e, _ in items}
+        radii = _local_radius(ctx, bases, exclude=candidates)
         slice_axis = ctx.frame.direction_matrix[:, 2]
         for base, r in zip(bases, radii.tolist()):
             items = cand[base]
@@ -500,7 +507,8 @@ def _prune_spurs(ctx: _Ctx, protect: set[int], *, factor: float, min_mm: float) 
                 along_z = abs(float(v @ slice_axis)) / max(float(np.linalg.norm(v)), 1e-9)
                 # a lumen seen slice by slice reaches up to half a slice beyond its wall
                 thr_of[e] = max(factor * r + 0.5 * ctx.frame.spacing[2] * along_z, min_mm)
-            short = [(e, tip) for e, tip in items if g.edges[e].length_mm < thr_of[e]]
+            inside = _covered_tips(ctx, base, items, factor=factor, exclude=candidates) if covered else set()
+            short = [(e, tip) for e, tip in items if g.edges[e].length_mm < thr_of[e] or tip in inside]
             if not short:
                 continue
             if len(short) >= g.degree(base):  # all of a junction's edges short: keep the longest
@@ -509,12 +517,60 @@ def _prune_spurs(ctx: _Ctx, protect: set[int], *, factor: float, min_mm: float) 
                 edge = g.edges[e]
                 ctx.report.spurs.append(SpurRemoval(tip_mm=g.pos_mm[tip].copy(), base_mm=g.pos_mm[base].copy(),
                                                     length_mm=edge.length_mm, local_radius_mm=r,
-                                                    threshold_mm=thr_of[e]))
+                                                    threshold_mm=thr_of[e],
+                                                    within_lumen=bool(edge.length_mm >= thr_of[e])))
                 g.remove_node(tip)
                 removed += 1
         g.merge_degree2(protect=protect)
         if not removed:
             return
+
+
+def _covered_tips(ctx: _Ctx, base: int, items: list[tuple[int, int]], *, factor: float,
+                  exclude: set[int]) -> set[int]:
+    """Tips of ``items`` lying inside the lumen the nearby ducts already describe.
+
+    The junction-ball test (a spur shorter than ``factor`` radii at its junction) misses
+    the spurs of a wide body whose junction is off its centre: thinning an ectatic
+    segment or a duct dilated behind a papilloma gives a star of 2-4 mm spurs reaching
+    the body's far corners.  A tip is covered when it lies within ``factor`` x the local
+    radius (plus half a slice along the slice axis, as at the junction) of a centreline
+    point of the ducts kept around it (the edges at the junction and the edges beyond
+    their other ends), and the spur is no longer than twice that reach (a spur stays
+    within its body; a duct cut where a loop closed ends inside the other duct too, but
+    is many radii long).  A wall bump ``h`` high is covered when ``h`` is below half a
+    radius, as the junction test has it; a real side branch leaves the lumen and is not.
+    """
+    g = ctx.g
+    near: set[int] = set()
+    for e in g.incident[base]:
+        if e in exclude or g.edges[e].is_loop:
+            continue
+        near.add(e)
+        other = g.edges[e].v if g.edges[e].u == base else g.edges[e].u
+        near.update(f for f in g.incident[other] if f not in exclude)
+    if not near:
+        return set()
+    edges = sorted(near)
+    pts = np.concatenate([g.edges[e].points_mm for e in edges])
+    obs = np.concatenate([g.edges[e].gap == _OBSERVED for e in edges])
+    if not obs.any():
+        return set()
+    pts = pts[obs]
+    rad = ctx.radius.at(np.concatenate([g.edges[e].index_zyx for e in edges])[obs])
+    slice_axis = ctx.frame.direction_matrix[:, 2]
+    half_slice = 0.5 * ctx.frame.spacing[2]
+    out: set[int] = set()
+    for e, tip in items:
+        v = g.pos_mm[tip] - pts
+        d = np.linalg.norm(v, axis=1)
+        along_z = np.abs(v @ slice_axis) / np.maximum(d, 1e-9)
+        inside = d < factor * rad + half_slice * along_z
+        # A spur stays within the body: no longer than the body is wide.  A duct cut where
+        # a loop closed also ends inside the other duct, but is many radii long.
+        if inside.any() and g.edges[e].length_mm <= 2.0 * factor * float(rad[inside].max()):
+            out.add(tip)
+    return out
 
 
 def _edge_radii(ctx: _Ctx, edges: list[int]) -> dict[int, float]:

@@ -34,18 +34,15 @@ PRESETS = [n for n in preset_names() if n != "full-field"]
 #: why (measured with ``benchmarks/bench_plans.py -v`` on seed 0, and on the tree itself).
 WRONG_PROCEDURE: dict[str, str] = {
     "obstructing-papilloma":
-        "reconstruction: the dilated duct ending at the obstruction is skeletonised into a star "
-        "of 1.7-3.6 mm tip spurs, none wider than its parent (an obstruction needs the tip >= 1.5x "
-        "its parent's radius), and the papilloma's void beside them has no rim along any "
-        "centreline: nothing is found, so 'none'",
-    "ectasia":
-        "reconstruction skeletonises the ectatic segment into a star of 1.5-3.9 mm branches whose "
-        "lumens claim each other's edges, so no duct width is measured there and no ectasia is "
-        "found: 'none'",
+        "reconstruction: the dilated duct ending at the obstruction (radius up to 1.8 mm) is joined "
+        "at its blunt end to a thin duct passing beside it (a 26 mm branch runs on from it), so it is "
+        "not a tip, and the papilloma's void beside the centreline has no rim along it: nothing is "
+        "found, so 'none'",
     "cutoff":
-        "reconstruction: the cut-off duct is not a tip of its own and the tree's radii there are "
-        "1-2 voxels (0.15-0.21 mm), no wider than the terminal ducts: no cut-off is found, so "
-        "'none'",
+        "reconstruction: the cut-off duct is not a tip of its own (the branches 1.7-1.8 mm from the "
+        "cut-off are a 4.3 mm side branch of the main root and the root of a second, false system) "
+        "and its radii there (0.2-0.47 mm) are no wider than the terminal ducts': no cut-off is "
+        "found, so 'none'",
 }
 
 

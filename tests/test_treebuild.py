@@ -175,6 +175,38 @@ def test_spur_is_pruned_and_reported(spacing):
         assert np.sum(dist_to_polyline(b.points_mm, bump) < 0.2) <= 2
 
 
+@pytest.mark.parametrize("spacing", [ANISO, ISO], ids=["aniso", "iso"])
+def test_a_dilated_segment_is_one_wide_branch_not_a_star(spacing):
+    v, tree, report = built("dilated", spacing)
+    assert len(tree.branches) == 1, [round(b.length_mm, 1) for b in tree.branches]
+    b = tree.branches[0]
+    lo, hi = v.extra["body_x_mm"]
+    inside = (b.points_mm[:, 0] > lo + 1.0) & (b.points_mm[:, 0] < hi - 1.0)
+    # the centreline runs up to 1 mm off the balls' centres: inscribed radius 1.9-2.5 mm
+    assert 0.75 * v.extra["body_radius_mm"] <= np.median(b.radius_mm[inside]) <= v.extra["body_radius_mm"] + 0.3
+    outside = b.points_mm[:, 0] > hi + 3.0
+    assert np.median(b.radius_mm[outside]) == pytest.approx(0.7, abs=IN_PLANE_VOXEL + 0.05)
+
+
+def test_radius_of_a_one_slice_staircase_is_its_width_not_its_step():
+    """A thin duct one slice deep whose depth steps every 0.3 mm (DBT's depth jitter from
+    column to column: a 3D EDT reads about one pixel there)."""
+    frame = tv.box_frame(spacing_xyz=(0.1, 0.1, 1.0))
+    mask = np.zeros(frame.shape_zyx, bool)
+    x = frame.array_index_to_physical(np.stack(np.meshgrid([0], [0], np.arange(frame.shape_zyx[2]),
+                                                           indexing="ij"), -1).reshape(-1, 3).astype(float))[:, 0]
+    ys = frame.array_index_to_physical(np.stack(np.meshgrid([0], np.arange(frame.shape_zyx[1]), [0],
+                                                            indexing="ij"), -1).reshape(-1, 3).astype(float))[:, 1]
+    rows = np.abs(ys - 10.0) <= 0.5                   # 1 mm wide: radius 0.5 mm
+    for i, xv in enumerate(x):
+        if 2.0 <= xv <= 32.0:
+            z = 4 + (int(xv / 0.3) % 2)               # one slice up, one slice down
+            mask[z, rows, i] = True
+    tree, _ = build_tree(mask, frame, orifices_mm=[[2.0, 10.0, 4.5]])
+    r = np.concatenate([b.radius_mm for b in tree.branches])
+    assert np.median(r) == pytest.approx(0.5, abs=0.12)
+
+
 # ------------------------------------------------------------------------ invariants
 def test_memory_order_does_not_matter():
     _, tree_c, rep_c = built("y_fork", ANISO, order="C")

@@ -19,7 +19,7 @@ from reconstruction.frame import ImageFrame
 from reconstruction.tree import polyline_length
 
 __all__ = ["DrawnBranch", "TinyVolume", "box_frame", "draw_capsules", "y_fork", "loop",
-           "broken_duct", "two_systems", "spur", "ALL_FIXTURES"]
+           "broken_duct", "two_systems", "spur", "dilated", "ALL_FIXTURES"]
 
 BOX_LO = (0.0, 0.0, 0.0)
 BOX_HI = (36.0, 21.0, 8.0)
@@ -176,5 +176,20 @@ def spur(*, spacing_xyz=(0.2, 0.2, 1.0), flip_xyz=(False, False, False), order="
                    extra={"spur_tip_mm": np.asarray(bump_tip), "spur_base_mm": np.asarray(bump_base)})
 
 
+def dilated(*, spacing_xyz=(0.2, 0.2, 1.0), flip_xyz=(False, False, False), order="C") -> TinyVolume:
+    """A duct through a lobulated dilation (ectasia, a duct widened around a papilloma).
+
+    Four overlapping balls 2.2-2.5 mm in radius, their centres up to 1.6 mm off the duct's
+    axis: thinning such a body gives a star of spurs reaching its lobes.  Expected: one
+    branch, as wide as the body where it crosses it (``extra["body_radius_mm"]``).
+    """
+    o, end = (2.0, 10.0, 4.0), (32.0, 10.0, 4.0)
+    balls = [((14.0, 10.0, 4.0), 2.5), ((16.5, 11.6, 4.0), 2.2), ((18.5, 8.6, 4.0), 2.2), ((20.5, 10.5, 4.0), 2.4)]
+    caps = [(o, end, 0.7)] + [(c, c, r) for c, r in balls]
+    br = [DrawnBranch([o, end], 0.7, None, 1)]
+    return _volume("dilated", caps, [o], br, spacing_xyz=spacing_xyz, flip_xyz=flip_xyz, order=order,
+                   extra={"body_radius_mm": 2.4, "body_x_mm": (12.0, 22.0)})
+
+
 ALL_FIXTURES = {"y_fork": y_fork, "loop": loop, "broken_duct": broken_duct,
-                "two_systems": two_systems, "spur": spur}
+                "two_systems": two_systems, "spur": spur, "dilated": dilated}
