@@ -27,8 +27,11 @@ Grid voxel ``g`` maps back to the continuous array index ``start + (g + 0.5) * p
 repeat - 0.5`` (the centre of the fine voxels it stands for), and from there to physical
 millimetres through :class:`~reconstruction.frame.ImageFrame`.
 
-The lumen radius comes from an anisotropic Euclidean distance transform (``edt``) of the
-cropped mask at its *original* resolution, in mm.
+The lumen radius comes from a Euclidean distance transform (``edt``) of the cropped mask
+at its *original* resolution, in mm: anisotropic 3D when the voxels are near-isotropic;
+in-plane, on the lumen seen within a millimetre of each slice, when one axis is the
+coarse slice axis (:func:`inplane_radius_edt_mm`: DBT puts a duct's depth one slice up
+or down from column to column, and a 3D EDT of that staircase reads the step).
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ import numpy.typing as npt
 
 from .frame import ImageFrame
 
-__all__ = ["SkeletonGrid", "LumenRadius", "LumenSkeleton", "check_lumen_mask",
+__all__ = ["SkeletonGrid", "LumenRadius", "LumenSkeleton", "check_lumen_mask", "inplane_radius_edt_mm",
            "lumen_bounding_box", "choose_grid", "estimate_z_stretch", "open_lumen", "resample_to_grid", "thin_to_curves",
            "skeletonize_lumen"]
 
@@ -425,7 +428,7 @@ def inplane_radius_edt_mm(mask_crop: np.ndarray, spacing_zyx: npt.ArrayLike, *, 
 
     sp = [float(v) for v in spacing_zyx]
     half = max(1, int(round(depth_window_mm / sp[axis])))
-    merged = ndimage_max_along(np.ascontiguousarray(mask_crop, dtype=bool), half, axis)
+    merged = _or_along(np.ascontiguousarray(mask_crop, dtype=bool), half, axis)
     aniso = [1.0e4 if i == axis else sp[i] for i in range(3)]
     out = edt.edt(merged.view(np.uint8), anisotropy=tuple(aniso), black_border=True, parallel=parallel)
     # only the lumen itself carries a radius: the merged band around it is for look-ups
@@ -434,7 +437,7 @@ def inplane_radius_edt_mm(mask_crop: np.ndarray, spacing_zyx: npt.ArrayLike, *, 
     return out
 
 
-def ndimage_max_along(mask: np.ndarray, half: int, axis: int) -> np.ndarray:
+def _or_along(mask: np.ndarray, half: int, axis: int) -> np.ndarray:
     """Logical OR of ``mask`` over ``2 * half + 1`` neighbours along ``axis`` (bool, contiguous)."""
     from scipy import ndimage
 

@@ -21,7 +21,8 @@ Pipeline (each step in physical mm; every change goes into the :class:`TopologyR
    along the slice axis: a lumen seen slice by slice reaches up to half a slice beyond
    its wall), or when its tip lies within that reach of the centreline kept around it
    (the junction's other edges and the edges beyond them): a wide body's spurs reach
-   its far corners from a junction off its centre.  A wall bump thins into a side branch about one radius long, while a real
+   its far corners from a junction off its centre.  A wall bump thins into a side
+   branch about one radius long, while a real
    side branch leaves the parent's wall, so it is longer than the parent's radius plus
    its own length: 1.5 x (default) prunes bumps up to half a radius high.  The local
    radius is the EDT at the junction or the duct leading to it, whichever is wider (at
