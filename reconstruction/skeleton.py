@@ -426,23 +426,19 @@ def inplane_radius_edt_mm(mask_crop: np.ndarray, spacing_zyx: npt.ArrayLike, *, 
     """
     import edt
 
-    sp = [float(v) for v in spacing_zyx]
-    half = max(1, int(round(depth_window_mm / sp[axis])))
-    merged = _or_along(np.ascontiguousarray(mask_crop, dtype=bool), half, axis)
-    aniso = [1.0e4 if i == axis else sp[i] for i in range(3)]
-    out = edt.edt(merged.view(np.uint8), anisotropy=tuple(aniso), black_border=True, parallel=parallel)
-    # only the lumen itself carries a radius: the merged band around it is for look-ups
-    # from points that sit a slice off, which LumenRadius makes through its own window
-    out[~mask_crop] = 0.0
-    return out
-
-
-def _or_along(mask: np.ndarray, half: int, axis: int) -> np.ndarray:
-    """Logical OR of ``mask`` over ``2 * half + 1`` neighbours along ``axis`` (bool, contiguous)."""
     from scipy import ndimage
 
-    return np.ascontiguousarray(ndimage.maximum_filter1d(mask.view(np.uint8), size=2 * half + 1, axis=axis,
-                                                         mode="constant") > 0)
+    sp = [float(v) for v in spacing_zyx]
+    half = max(1, int(round(depth_window_mm / sp[axis])))
+    lumen = np.ascontiguousarray(mask_crop, dtype=bool)
+    merged = np.ascontiguousarray(ndimage.maximum_filter1d(lumen.view(np.uint8), size=2 * half + 1, axis=axis,
+                                                           mode="constant"))
+    aniso = [1.0e4 if i == axis else sp[i] for i in range(3)]
+    out = edt.edt(merged, anisotropy=tuple(aniso), black_border=True, parallel=parallel)
+    # only the lumen itself carries a radius: the merged band around it is for look-ups
+    # from points that sit a slice off, which LumenRadius makes through its own window
+    out[~lumen] = 0.0
+    return out
 
 
 def open_lumen(mask: np.ndarray, edt_mm: np.ndarray, spacing_zyx: npt.ArrayLike, *, radius_mm: float,
@@ -712,10 +708,17 @@ def skeletonize_lumen(mask: npt.ArrayLike, frame: ImageFrame, *, voxel_mm: float
     start = tuple(int(v) - 1 for v in lo)
     n_fg = int(np.count_nonzero(crop))
 
-    edt_mm = lumen_edt_mm(crop, spacing, parallel=parallel)
+    coarse = [a for a in range(3) if spacing[a] > 1.5 * min(spacing)]
+    # Radii are measured on the mask as given (before any cleaning).  With one coarse
+    # slice axis they come from the in-plane width (see inplane_radius_edt_mm: the 3D EDT
+    # of a one-slice staircase reads the step, not the duct); the 3D EDT is then only
+    # needed for the cleaning.
+    edt_3d = lumen_edt_mm(crop, spacing, parallel=parallel) if clean_radius_mm > 0 or len(coarse) != 1 else None
+    edt_mm = (inplane_radius_edt_mm(crop, spacing, axis=coarse[0], parallel=parallel) if len(coarse) == 1
+              else edt_3d)
     n_noise = 0
     if clean_radius_mm > 0:
-        crop_clean = open_lumen(crop, edt_mm, spacing, radius_mm=clean_radius_mm, parallel=parallel)
+        crop_clean = open_lumen(crop, edt_3d, spacing, radius_mm=clean_radius_mm, parallel=parallel)
         n_noise = n_fg - int(np.count_nonzero(crop_clean))
         if n_noise < n_fg:          # never clean a mask away entirely: a thin one stays as it is
             crop = crop_clean
@@ -727,7 +730,6 @@ def skeletonize_lumen(mask: npt.ArrayLike, frame: ImageFrame, *, voxel_mm: float
         if pool[axis] > 1:
             g = _pool_axis(g, pool[axis], axis) > 0
     pooled_spacing = tuple(float(s) * p for s, p in zip(spacing, pool))
-    coarse = [a for a in range(3) if spacing[a] > 1.5 * min(spacing)]
     stretch = 1.0
     if len(coarse) == 1:
         a = coarse[0]
@@ -755,10 +757,6 @@ def skeletonize_lumen(mask: npt.ArrayLike, frame: ImageFrame, *, voxel_mm: float
     points = frame.array_index_to_physical(index)
 
     window = tuple(max(1, int(p // 2)) for p in pool)
-    if len(coarse) == 1:
-        # radius from the in-plane width (see inplane_radius_edt_mm): the 3D EDT of a
-        # one-slice staircase reads the step, not the duct
-        edt_mm = inplane_radius_edt_mm(crop, spacing, axis=coarse[0], parallel=parallel)
     radius = LumenRadius(edt_mm=edt_mm, start_zyx=start, spacing_zyx=tuple(spacing), window_zyx=window,
                          coarse_zyx=tuple(r > 1 for r in repeat))
     return LumenSkeleton(grid=grid, voxels=vox, index_zyx=index, points_mm=points,

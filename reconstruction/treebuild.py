@@ -499,15 +499,10 @@ def _prune_spurs(ctx: _Ctx, protect: set[int], *, factor: float, min_mm: float,
         bases = list(cand)
         candidates = {e for items in cand.values() for e, _ in items}
         radii = _local_radius(ctx, bases, exclude=candidates)
-        slice_axis = ctx.frame.direction_matrix[:, 2]
         for base, r in zip(bases, radii.tolist()):
             items = cand[base]
-            thr_of = {}
-            for e, tip in items:
-                v = g.pos_mm[tip] - g.pos_mm[base]
-                along_z = abs(float(v @ slice_axis)) / max(float(np.linalg.norm(v)), 1e-9)
-                # a lumen seen slice by slice reaches up to half a slice beyond its wall
-                thr_of[e] = max(factor * r + 0.5 * ctx.frame.spacing[2] * along_z, min_mm)
+            thr_of = {e: max(float(_lumen_reach(ctx, r, g.pos_mm[tip] - g.pos_mm[base], factor=factor)[0]), min_mm)
+                      for e, tip in items}
             inside = _covered_tips(ctx, base, items, factor=factor, exclude=candidates) if covered else set()
             short = [(e, tip) for e, tip in items if g.edges[e].length_mm < thr_of[e] or tip in inside]
             if not short:
@@ -525,6 +520,15 @@ def _prune_spurs(ctx: _Ctx, protect: set[int], *, factor: float, min_mm: float,
         g.merge_degree2(protect=protect)
         if not removed:
             return
+
+
+def _lumen_reach(ctx: _Ctx, radius: float | np.ndarray, offset: np.ndarray, *, factor: float) -> np.ndarray:
+    """How far a lumen of ``radius`` reaches along ``offset`` (mm): ``factor`` radii, plus
+    half a slice times the offset's share along the slice axis (a lumen seen slice by
+    slice reaches up to half a slice beyond its wall)."""
+    v = np.atleast_2d(offset)
+    along_z = np.abs(v @ ctx.frame.direction_matrix[:, 2]) / np.maximum(np.linalg.norm(v, axis=1), 1e-9)
+    return factor * np.asarray(radius, float) + 0.5 * ctx.frame.spacing[2] * along_z
 
 
 def _covered_tips(ctx: _Ctx, base: int, items: list[tuple[int, int]], *, factor: float,
@@ -559,14 +563,10 @@ def _covered_tips(ctx: _Ctx, base: int, items: list[tuple[int, int]], *, factor:
         return set()
     pts = pts[obs]
     rad = ctx.radius.at(np.concatenate([g.edges[e].index_zyx for e in edges])[obs])
-    slice_axis = ctx.frame.direction_matrix[:, 2]
-    half_slice = 0.5 * ctx.frame.spacing[2]
     out: set[int] = set()
     for e, tip in items:
         v = g.pos_mm[tip] - pts
-        d = np.linalg.norm(v, axis=1)
-        along_z = np.abs(v @ slice_axis) / np.maximum(d, 1e-9)
-        inside = d < factor * rad + half_slice * along_z
+        inside = np.linalg.norm(v, axis=1) < _lumen_reach(ctx, rad, v, factor=factor)
         # A spur stays within the body: no longer than the body is wide.  A duct cut where
         # a loop closed also ends inside the other duct, but is many radii long.
         if inside.any() and g.edges[e].length_mm <= 2.0 * factor * float(rad[inside].max()):
