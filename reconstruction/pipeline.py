@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .depth_prune import prune_depth_artefacts
+from .depth_refine import refine_tree_depths
 from .orifices import drop_stub_systems, extend_to_nipple, find_orifices
 from .segment import Segmentation, segment_lumen
 from .topology import TopologyReport
@@ -80,6 +81,9 @@ def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
     say("building the duct tree", 0.5)
     tree, report = build_tree(seg.mask, seg.frame, orifices_mm=orifices, nipple_mm=nipple,
                               intensity=seg.contrast, max_gap_mm=max_gap_mm)
+    say("deciding each duct's depth where it is in focus", 0.8)
+    tree, depth_notes = refine_tree_depths(tree, seg.contrast, seg.frame)
+    report.notes.extend(depth_notes)
     say("pruning depth artefacts", 0.9)
     tree, pruned = prune_depth_artefacts(tree, slice_axis=volume.frame.direction_matrix[:, 2])
     tree, stubs = drop_stub_systems(tree, report)

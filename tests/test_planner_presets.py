@@ -33,16 +33,15 @@ PRESETS = [n for n in preset_names() if n != "full-field"]
 #: Presets whose proposed procedure is still wrong because of the reconstruction, and
 #: why (measured with ``benchmarks/bench_plans.py -v`` on seed 0, and on the tree itself).
 WRONG_PROCEDURE: dict[str, str] = {
-    "obstructing-papilloma":
-        "reconstruction: the dilated duct ending at the obstruction (radius up to 1.8 mm) is joined "
-        "at its blunt end to a thin duct passing beside it (a 26 mm branch runs on from it), so it is "
-        "not a tip, and the papilloma's void beside the centreline has no rim along it: nothing is "
-        "found, so 'none'",
     "cutoff":
-        "reconstruction: the cut-off duct is not a tip of its own (the branches 1.7-1.8 mm from the "
-        "cut-off are a 4.3 mm side branch of the main root and the root of a second, false system) "
-        "and its radii there (0.2-0.47 mm) are no wider than the terminal ducts': no cut-off is "
-        "found, so 'none'",
+        "reconstruction: the cut-off is found (1.6 mm from the truth), but a side branch near the "
+        "nipple is rooted as a second, false system and the cut-off sits where the two found systems "
+        "meet, so the disease cannot be given to one duct: 'hadfield'",
+    "air-bubble":
+        "reconstruction: two false 'cysts' 3.5 mm wide (contrast 1.4x the duct's) at the tips of a "
+        "12-tip star of thin 3.7 mm branches (radius 0.2 mm) 6-7 mm from the nipple; before depth was "
+        "decided along the ducts those tips ran along the slice axis and were pruned as depth "
+        "artefacts, now they lie flat: 'microdochectomy'",
 }
 
 

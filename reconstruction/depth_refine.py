@@ -1,0 +1,381 @@
+"""Depth of each duct decided along its whole in-plane course, where the duct is in focus.
+
+DBT places a duct well in-plane but poorly in depth.  The lumen mask takes, column by
+column, the depths where the contrast peaks; along a duct those peaks jump between the
+in-focus slice and the out-of-focus blur and ripple, and the centreline wanders over
+5-20 mm of depth where the duct lies in one plane.  Measured on the sample presets, only
+45-60 % of in-plane-correct centreline points were within 1 mm of the true depth.
+
+Two facts about DBT decide depth better:
+
+1. **A duct is sharpest in its own slice.**  Out of focus the limited-angle blur spreads
+   it across the sweep direction; the FBP ramp filter leaves dark undershoots beside it
+   only where it is in focus.  So the *ridge* (the highest contrast across the duct minus
+   the contrast just outside it) peaks at the duct's depth, even when the centreline is a
+   few tenths of a millimetre off the duct's axis - where the plain contrast at the
+   centreline can be darkest at the true depth (the undershoot).
+2. **A duct is smooth in 3D.**  Along a duct, the depth is chosen by a Viterbi path over
+   (depth, slope) that collects the most ridge contrast while bending least, then
+   refined to the middle of the ridge's high run (the peak of a duct running along the
+   sweep is a plateau whose top is noise; its middle is not).
+
+Depth is solved per *stroke*: a chain of branches continuing straight through junctions
+(the found tree splits one duct at every side branch; a short piece alone carries too
+little evidence).  A side branch's stroke is pinned softly to its parent's depth at the
+junction, and its first point is the junction itself, so the tree stays connected.
+
+Everything is plain numpy on the segmentation's working grid.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from scipy import ndimage
+
+from .frame import ImageFrame
+from .tree import DuctTree, resample_polyline
+from .treebuild import z_uncertainty_mm
+
+__all__ = ["viterbi_depth", "refine_depth", "ridge_profiles", "duct_strokes", "refine_tree_depths"]
+
+
+def viterbi_depth(profiles: np.ndarray, *, dz_mm: float, ds_mm: float, max_slope: float = 1.5,
+                  bend_cost: float = 3.0, start_mm: float | None = None,
+                  pin_weight: float = 5.0) -> np.ndarray:
+    """The smooth depth curve that collects the most contrast along a path.
+
+    Parameters
+    ----------
+    profiles : (n_steps, n_depths) ndarray
+        Evidence (noise units) at each step along the path (rows) and each depth
+        (columns, ``dz_mm`` apart, depth 0 at column 0).
+    dz_mm, ds_mm : float
+        Depth spacing of the columns and path length between rows.
+    max_slope : float
+        Steepest depth change per path length (1.5 is ~56 degrees out of plane).
+    bend_cost : float
+        Cost (noise units x mm) of a unit change of slope per mm of path: the curvature
+        prior.  Slope itself is free, so an oblique duct is not pulled flat.
+    start_mm : float, optional
+        Depth the first row is pinned to (quadratic, ``pin_weight`` per mm^2).
+    pin_weight : float
+
+    Returns
+    -------
+    (n_steps,) ndarray
+        Depth in mm (from column 0) at each step.
+
+    Examples
+    --------
+    >>> z = np.arange(40) * 0.5
+    >>> true = 5.0 + 0.3 * np.arange(20)
+    >>> prof = 5 * np.exp(-0.5 * ((z[None, :] - true[:, None]) / 2.0) ** 2)
+    >>> d = viterbi_depth(prof, dz_mm=0.5, ds_mm=1.0)
+    >>> bool(np.all(np.abs(d - true) <= 0.75))        # slope quantised to the grid
+    True
+    """
+    p = np.asarray(profiles, dtype=np.float64)
+    n, m = p.shape
+    if n == 0:
+        return np.zeros(0)
+    depth = np.arange(m) * dz_mm
+    unary = -p * ds_mm
+    if start_mm is not None:
+        unary[0] = unary[0] + pin_weight * (depth - start_mm) ** 2
+    kmax = max(1, int(np.floor(max_slope * ds_mm / dz_mm + 1e-9)))
+    shifts = np.arange(-kmax, kmax + 1)                 # depth step per row, in columns
+    slopes = shifts * dz_mm / ds_mm
+    ns = len(shifts)
+    bend = bend_cost * (slopes[:, None] - slopes[None, :]) ** 2 / ds_mm   # [new, old]
+    # cost[s, z]: best cost of a path ending at depth z having arrived with slope s.
+    # The first row has no slope yet: every slope is open to it at no bend cost.
+    cost = np.repeat(unary[0][None, :], ns, axis=0)
+    back = np.zeros((n, ns, m), np.int16)
+    for i in range(1, n):
+        tot = cost[None, :, :] + bend[:, :, None]          # (new, old, z_prev)
+        arg = np.argmin(tot, axis=1)                        # (new, z_prev)
+        best = np.take_along_axis(tot, arg[:, None, :], axis=1)[:, 0, :]
+        new = np.full((ns, m), np.inf)
+        for si, k in enumerate(shifts):                      # z = z_prev + k
+            if k > 0:
+                new[si, k:], back[i, si, k:] = best[si, :-k], arg[si, :-k]
+            elif k < 0:
+                new[si, :k], back[i, si, :k] = best[si, -k:], arg[si, -k:]
+            else:
+                new[si], back[i, si] = best[si], arg[si]
+        cost = new + unary[i][None, :]
+    s_idx, z_idx = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    out = np.zeros(n)
+    for i in range(n - 1, -1, -1):
+        out[i] = depth[z_idx]
+        if i == 0:
+            break
+        prev_s = back[i, s_idx, z_idx]
+        z_idx = z_idx - shifts[s_idx]
+        s_idx = prev_s
+    return out
+
+
+def refine_depth(profiles: np.ndarray, coarse_mm: np.ndarray, *, dz_mm: float, ds_mm: float,
+                 reach_mm: float = 15.0, smooth_mm: float = 3.0, level: float = 0.85) -> np.ndarray:
+    """Sub-sample depth around a coarse path: the middle of each profile's high run.
+
+    A thin duct crossing the sweep gives a narrow peak; one running along it a plateau
+    whose top is noise.  Both are symmetric about the duct's depth, so the midpoint of the
+    run above ``level`` of the peak height (baseline: the profile's 10 % quantile within
+    ``reach_mm``) around the coarse path estimates the depth where the argmax does not.
+    The midpoints are then averaged along ``smooth_mm`` (Gaussian sigma) of path,
+    weighted by peak height.
+
+    Parameters
+    ----------
+    profiles : (n_steps, n_depths) ndarray
+    coarse_mm : (n_steps,) ndarray
+        Depths from :func:`viterbi_depth`.
+    dz_mm, ds_mm : float
+    reach_mm, smooth_mm, level : float
+
+    Returns
+    -------
+    (n_steps,) ndarray
+
+    Examples
+    --------
+    >>> z = np.arange(80) * 0.25
+    >>> plateau = (np.abs(z - 9.0) <= 4.0).astype(float)       # flat top 5-13 mm
+    >>> prof = np.repeat(plateau[None, :], 5, axis=0)
+    >>> coarse = np.full(5, 5.5)                                 # argmax-like: an edge
+    >>> np.round(refine_depth(prof, coarse, dz_mm=0.25, ds_mm=1.0), 1).tolist()
+    [9.0, 9.0, 9.0, 9.0, 9.0]
+    """
+    p = np.asarray(profiles, dtype=np.float64)
+    n, m = p.shape
+    depth_est = np.asarray(coarse_mm, float).copy()
+    weight = np.full(n, 1e-3)
+    r = int(round(reach_mm / dz_mm))
+    near = max(1, int(round(1.0 / dz_mm)))            # the local top: within 1 mm of the path
+    for i in range(n):
+        k = int(np.clip(round(coarse_mm[i] / dz_mm), 0, m - 1))
+        lo, hi = max(0, k - r), min(m, k + r + 1)
+        seg = p[i, lo:hi]
+        base = float(np.quantile(seg, 0.1))
+        j0 = k - lo
+        nb0 = max(0, j0 - near)
+        j = nb0 + int(np.argmax(seg[nb0:j0 + near + 1]))
+        height = float(seg[j]) - base
+        if height <= 0:
+            continue
+        thr = base + level * height
+        a = b = j
+        while a > 0 and seg[a - 1] >= thr:
+            a -= 1
+        while b < len(seg) - 1 and seg[b + 1] >= thr:
+            b += 1
+        left = _crossing(seg, a - 1, a, thr) if a > 0 else float(a)
+        right = _crossing(seg, b + 1, b, thr) if b < len(seg) - 1 else float(b)
+        depth_est[i] = (lo + 0.5 * (left + right)) * dz_mm
+        weight[i] = height
+    sigma = smooth_mm / ds_mm
+    if n > 1 and sigma > 0:
+        depth_est = (ndimage.gaussian_filter1d(depth_est * weight, sigma, mode="nearest")
+                     / ndimage.gaussian_filter1d(weight, sigma, mode="nearest"))
+    return depth_est
+
+
+def _crossing(seg: np.ndarray, outside: int, inside: int, thr: float) -> float:
+    """Fractional index where ``seg`` crosses ``thr`` between two neighbouring samples."""
+    y0, y1 = seg[outside] - thr, seg[inside] - thr
+    t = y0 / (y0 - y1) if y0 != y1 else 0.5
+    return outside + t * (inside - outside)
+
+
+def ridge_profiles(contrast: np.ndarray, spacing_zyx: tuple[float, float, float], path_yx_mm: np.ndarray,
+                   *, half_width_mm: float, offset_step_mm: float = 0.1) -> np.ndarray:
+    """Ridge strength of a duct at every depth, along a path: (n_points, n_slices).
+
+    At each path point and slice, the contrast is sampled across the path (in-plane normal)
+    out to ``half_width_mm``; the ridge is the highest sample minus the mean of the two
+    outermost ones.  In focus the duct is narrow with dark flanks: a high ridge.  Out of
+    focus it is spread across the sweep: a low one.
+
+    Parameters
+    ----------
+    contrast : (nz, ny, nx) ndarray
+        Flattened contrast (noise units) on an array-aligned grid.
+    spacing_zyx : tuple of float
+    path_yx_mm : (n, 2) ndarray
+        The path in array-aligned mm (``(y, x) * spacing``), sampled finely.
+    half_width_mm : float
+        Half-length of the cross-section: the duct's radius plus the centreline's
+        in-plane error, so that the flanks lie outside the lumen.
+    offset_step_mm : float
+    """
+    yx = np.asarray(path_yx_mm, float).reshape(-1, 2)
+    n = len(yx)
+    nz = contrast.shape[0]
+    if n == 0:
+        return np.zeros((0, nz))
+    t = np.gradient(yx, axis=0) if n > 1 else np.array([[0.0, 1.0]])
+    t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
+    normal = np.stack([-t[:, 1], t[:, 0]], axis=1)
+    offsets = np.linspace(-half_width_mm, half_width_mm,
+                          2 * max(1, int(round(half_width_mm / offset_step_mm))) + 1)
+    across = yx[:, None, :] + offsets[None, :, None] * normal[:, None, :]         # (n, o, 2)
+    shape = (nz, n, len(offsets))
+    coords = [np.broadcast_to(np.arange(nz, dtype=float)[:, None, None], shape).ravel(),
+              np.broadcast_to(across[None, :, :, 0] / spacing_zyx[1], shape).ravel(),
+              np.broadcast_to(across[None, :, :, 1] / spacing_zyx[2], shape).ravel()]
+    v = ndimage.map_coordinates(contrast, coords, order=1, mode="nearest").reshape(shape)
+    ridge = v.max(axis=2) - 0.5 * (v[:, :, 0] + v[:, :, -1])
+    return ridge.T
+
+
+def _direction(points: np.ndarray, *, from_end: bool, reach_mm: float = 3.0) -> np.ndarray:
+    """Unit direction of a polyline over its first (or last) ``reach_mm``, pointing away
+    from that end into the line."""
+    q = points[::-1] if from_end else points
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(q, axis=0), axis=1))])
+    k = min(len(q) - 1, max(1, int(np.searchsorted(s, reach_mm))))
+    v = q[k] - q[0]
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+def duct_strokes(tree: DuctTree, slice_axis: np.ndarray, *, max_turn_deg: float = 60.0) -> list[list[int]]:
+    """Chains of branch ids that continue one another straight through junctions.
+
+    At each junction the child leaving closest to the parent's own direction (in-plane,
+    turning less than ``max_turn_deg``) continues the parent's stroke; every other child
+    starts a stroke of its own.  Parents come before their children in the result.
+
+    Parameters
+    ----------
+    tree : DuctTree
+    slice_axis : (3,) ndarray
+        Unit vector of the slice (depth) axis; directions are compared in-plane.
+    max_turn_deg : float
+    """
+    zax = np.asarray(slice_axis, float)
+    inplane = lambda p: p - np.outer(p @ zax, zax)   # noqa: E731 (a one-line projection)
+    kids: dict[int, list[int]] = {b.id: [] for b in tree.branches}
+    for b in tree.branches:
+        if b.parent is not None:
+            kids[b.parent].append(b.id)
+    follows: dict[int, int] = {}
+    for b in tree.branches:
+        if not kids[b.id] or len(b.points_mm) < 2:
+            continue
+        ahead = -_direction(inplane(b.points_mm), from_end=True)
+        best, best_turn = None, max_turn_deg
+        for c in kids[b.id]:
+            pc = tree.branches[c].points_mm
+            if len(pc) < 2:
+                continue
+            turn = float(np.degrees(np.arccos(np.clip(ahead @ _direction(inplane(pc), from_end=False), -1, 1))))
+            if turn < best_turn:
+                best, best_turn = c, turn
+        if best is not None:
+            follows[b.id] = best
+    heads = [b.id for b in sorted(tree.branches, key=lambda b: b.generation)
+             if b.parent is None or follows.get(b.parent) != b.id]
+    strokes = []
+    for h in heads:
+        chain = [h]
+        while chain[-1] in follows:
+            chain.append(follows[chain[-1]])
+        strokes.append(chain)
+    return strokes
+
+
+def refine_tree_depths(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame, *,
+                       flank_mm: float = 0.5, step_mm: float = 1.0, sample_mm: float = 0.2,
+                       depth_upsample: int = 4, bend_cost: float = 3.0,
+                       pin_weight: float = 5.0) -> tuple[DuctTree, list[str]]:
+    """Re-decide the depth of every centreline point along its duct; in-plane unchanged.
+
+    Parameters
+    ----------
+    tree : DuctTree
+        Branches in physical mm; parents before children in the stroke order.
+    contrast : (nz, ny, nx) ndarray
+        Flattened contrast on ``frame``'s grid (the segmentation's working grid).
+    frame : ImageFrame
+        Its first array axis is the slice axis.
+    flank_mm : float
+        How far beyond the duct's radius the ridge's flanks are sampled: the
+        centreline's in-plane error plus a margin.
+    step_mm : float
+        Path length per Viterbi row (the ridge is averaged over it).
+    sample_mm : float
+        Spacing of the cross-sections along the path.
+    depth_upsample : int
+        Depth samples per slice for the Viterbi path and its refinement.
+    bend_cost, pin_weight : float
+        See :func:`viterbi_depth`.
+
+    Returns
+    -------
+    tree : DuctTree
+        A copy with new depths (and z uncertainties) on every branch.
+    notes : list of str
+    """
+    out = copy.deepcopy(tree)
+    if not out.branches:
+        return out, []
+    spacing = np.asarray(frame.spacing_zyx, float)
+    dz = float(spacing[0]) / depth_upsample
+    nz = contrast.shape[0]
+    fine_depths = np.arange((nz - 1) * depth_upsample + 1) / depth_upsample
+    per_row = max(1, int(round(step_mm / sample_mm)))
+    slice_axis = frame.direction_matrix[:, 2]
+    moved = []
+    for chain in duct_strokes(out, slice_axis):
+        branches = [out.branches[c] for c in chain]
+        pts = np.vstack([branches[0].points_mm] + [b.points_mm[1:] for b in branches[1:]])
+        rad = np.concatenate([branches[0].radius_mm] + [b.radius_mm[1:] for b in branches[1:]])
+        along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+        if len(pts) < 2 or along[-1] <= 0:
+            continue
+        fine, _ = resample_polyline(pts, step_mm=sample_mm)
+        fine_along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(fine, axis=0), axis=1))])
+        q = frame.physical_to_array_mm(fine)
+        ridge = ridge_profiles(contrast, tuple(spacing), q[:, 1:], half_width_mm=float(np.median(rad)) + flank_mm)
+        # rows of ``per_row`` cross-sections, each averaged (noise down, evidence kept)
+        n_rows = max(1, int(round((len(fine) - 1) / per_row)) + 1)
+        row_pos = np.arange(len(fine)) / max(len(fine) - 1, 1) * (n_rows - 1)
+        row_of = np.clip(np.round(row_pos), 0, n_rows - 1).astype(int)
+        sums = np.zeros((n_rows, nz))
+        np.add.at(sums, row_of, ridge)
+        rows = sums / np.maximum(np.bincount(row_of, minlength=n_rows), 1)[:, None]
+        rows = np.stack([np.interp(fine_depths, np.arange(nz), r) for r in rows])
+        ds = fine_along[-1] / max(n_rows - 1, 1)
+        head = branches[0]
+        start = None
+        if head.parent is not None:
+            start = float(frame.physical_to_array_mm(out.branches[head.parent].points_mm[-1])[0])
+        coarse = viterbi_depth(rows, dz_mm=dz, ds_mm=max(ds, 1e-6), bend_cost=bend_cost,
+                               start_mm=start, pin_weight=pin_weight)
+        depth = refine_depth(rows, coarse, dz_mm=dz, ds_mm=max(ds, 1e-6))
+        new_depth = np.interp(along, fine_along, np.interp(row_pos, np.arange(n_rows), depth))
+        k = 0
+        for j, b in enumerate(branches):
+            n = len(b.points_mm)
+            k = k - 1 if j else k                     # consecutive branches share a point
+            qb = frame.physical_to_array_mm(b.points_mm)
+            old = qb[:, 0].copy()
+            qb[:, 0] = new_depth[k:k + n]
+            if j == 0 and start is not None:
+                qb[0, 0] = start                      # a side branch starts on its parent
+            k += n
+            b.points_mm = frame.array_mm_to_physical(qb)
+            moved.append(np.abs(qb[:, 0] - old))
+            bridged = np.zeros(n, bool)
+            for s, e in b.bridged:
+                bridged[s:e + 1] = True
+            b.z_uncertainty_mm = z_uncertainty_mm(b.points_mm, b.radius_mm, frame, bridged=bridged)
+    shift = np.concatenate(moved) if moved else np.zeros(0)
+    notes = [f"depth re-decided along {len(out.branches)} branch(es) where each duct is in focus: "
+             f"median shift {np.median(shift):.1f} mm, 90th percentile {np.percentile(shift, 90):.1f} mm"
+             ] if len(shift) else []
+    return out, notes
