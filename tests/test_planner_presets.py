@@ -39,7 +39,7 @@ WRONG_PROCEDURE: dict[str, str] = {
         "meet, so the disease cannot be given to one duct: 'hadfield'",
     "air-bubble":
         "reconstruction: two false 'cysts' 3.5 mm wide (contrast 1.4x the duct's) at the tips of a "
-        "12-tip star of thin 3.7 mm branches (radius 0.2 mm) 6-7 mm from the nipple; before depth was "
+        "12-tip star of thin 3.7 mm branches (radius 0.2 mm) about 10 mm from the nipple; before depth was "
         "decided along the ducts those tips ran along the slice axis and were pruned as depth "
         "artefacts, now they lie flat: 'microdochectomy'",
 }
