@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reconstruction.frame import ImageFrame
-from reconstruction.tree import DuctTree, resample_polyline
+from reconstruction.tree import DuctTree, arc_length, resample_polyline
 
 from .decision import beyond_reach_advice
 from .lesions import Lesion
@@ -340,7 +340,7 @@ class _DuctPath:
             br = self.tree.branches[bid]
             if e <= 0 or len(br.points_mm) < 2:
                 continue
-            s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(br.points_mm, axis=0), axis=1))])
+            s = arc_length(br.points_mm)
             keep = s < e
             end_pt = np.array([np.interp(e, s, br.points_mm[:, k]) for k in range(3)])
             pts = np.vstack([br.points_mm[keep], end_pt])

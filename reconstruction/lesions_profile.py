@@ -158,9 +158,7 @@ def duct_path(tree: DuctTree, branch_id: int, *, context_mm: float, beyond_mm: f
     """
     b = tree.branches[branch_id]
     pts, rad, part, brd, pidx = [], [], [], [], []
-    own_bridged = np.zeros(len(b.points_mm), bool)
-    for lo, hi in b.bridged:
-        own_bridged[max(int(lo), 0): int(hi) + 1] = True
+    own_bridged = b.bridged_mask
     if b.parent is not None and context_mm > 0:
         pb = tree.branches[b.parent]
         sl = _cut_by_length(pb.points_mm, context_mm, from_end=True)

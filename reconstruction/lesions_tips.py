@@ -22,7 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from .lesions_profile import BEYOND, OWN, DuctProfile, LumenRows
-from .tree import DuctTree
+from .tree import DuctTree, arc_length
 
 __all__ = ["TipMeasure", "measure_tip", "premature_end", "effective_junction", "smooth_length_mm",
            "tail_radius_mm"]
@@ -306,7 +306,7 @@ def tail_radius_mm(points: np.ndarray, radius: np.ndarray, *, skip_mm: float = 0
     r = np.asarray(radius, float)
     if len(p) == 0:
         return float("nan")
-    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+    s = arc_length(p)
     sel = (s >= s[-1] - length_mm) & (s <= s[-1] - skip_mm)
     if sel.sum() < 2:
         sel = s >= s[-1] - length_mm

@@ -20,7 +20,8 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Branch", "DuctSystem", "DuctTree", "resample_polyline", "polyline_length"]
+__all__ = ["Branch", "DuctSystem", "DuctTree", "resample_polyline", "polyline_length", "arc_length",
+           "end_direction"]
 
 
 def polyline_length(points: npt.ArrayLike) -> float:
@@ -29,6 +30,46 @@ def polyline_length(points: npt.ArrayLike) -> float:
     if len(p) < 2:
         return 0.0
     return float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())
+
+
+def arc_length(points: npt.ArrayLike) -> np.ndarray:
+    """Distance (mm) along a polyline ``(N, 3)`` from its first vertex to each vertex.
+
+    Examples
+    --------
+    >>> arc_length([[0, 0, 0], [3, 4, 0], [3, 4, 1]]).tolist()
+    [0.0, 5.0, 6.0]
+    """
+    p = np.asarray(points, dtype=float)
+    if len(p) == 0:
+        return np.zeros(0)
+    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+
+
+def end_direction(points: npt.ArrayLike, *, at_end: bool = True, reach_mm: float = 3.0) -> np.ndarray:
+    """Unit vector pointing out of a polyline at its last (or first) vertex, over ``reach_mm``.
+
+    Averaging over a few millimetres keeps the jitter of the last vertices out of it; a
+    zero vector when the polyline has no length.
+
+    Examples
+    --------
+    >>> end_direction([[0, 0, 0], [1, 0, 0], [2, 0, 0]]).tolist()
+    [1.0, 0.0, 0.0]
+    >>> end_direction([[0, 0, 0], [1, 0, 0], [2, 0, 0]], at_end=False).tolist()
+    [-1.0, 0.0, 0.0]
+    """
+    p = np.asarray(points, dtype=float)
+    if len(p) < 2:
+        return np.zeros(3)
+    if not at_end:
+        p = p[::-1]
+    back = arc_length(p[::-1])                            # distance from the end
+    k = int(np.searchsorted(back, min(reach_mm, back[-1])))
+    k = min(max(k, 1), len(p) - 1)
+    d = p[-1] - p[-1 - k]
+    n = np.linalg.norm(d)
+    return d / n if n > 0 else np.zeros(3)
 
 
 def resample_polyline(points: npt.ArrayLike, *, step_mm: float,
@@ -58,8 +99,7 @@ def resample_polyline(points: npt.ArrayLike, *, step_mm: float,
     p = np.asarray(points, dtype=float)
     if len(p) == 0:
         return p.reshape(0, 3), None if values is None else np.asarray(values)
-    seg = np.linalg.norm(np.diff(p, axis=0), axis=1)
-    s = np.concatenate([[0.0], np.cumsum(seg)])
+    s = arc_length(p)
     total = s[-1]
     if total <= 0:
         return p[:1].copy(), None if values is None else np.asarray(values, dtype=float)[:1]
@@ -125,6 +165,14 @@ class Branch:
     @property
     def length_mm(self) -> float:
         return polyline_length(self.points_mm)
+
+    @property
+    def bridged_mask(self) -> np.ndarray:
+        """(N,) bool: points on a bridged (not observed) stretch of the centreline."""
+        mask = np.zeros(len(self.points_mm), bool)
+        for lo, hi in self.bridged:
+            mask[max(int(lo), 0): int(hi) + 1] = True
+        return mask
 
     @property
     def mean_radius_mm(self) -> float:

@@ -71,7 +71,7 @@ from .graph import DuctGraph, Edge, graph_from_skeleton
 from .skeleton import LumenRadius, skeletonize_lumen
 from .topology import (CycleBreak, GapBridge, LoosePiece, SpurRemoval, SystemContact,
                        SystemRooting, TopologyReport)
-from .tree import Branch, DuctSystem, DuctTree, resample_polyline
+from .tree import Branch, DuctSystem, DuctTree, arc_length, end_direction, resample_polyline
 
 __all__ = ["build_tree", "smooth_polyline", "z_uncertainty_mm"]
 
@@ -709,7 +709,7 @@ def _extend_tips(ctx: _Ctx, protect: set[int]) -> None:
         edge = g.edge_from(e, g.other(e, n))            # ends at the tip
         d = _tip_direction(edge)
         p = edge.points_mm[::-1]
-        back = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+        back = arc_length(p)
         sel = (back >= 1.0) & (back <= 4.0) & (edge.gap[::-1] == _OBSERVED)
         if np.any(d) and sel.any():
             tips.append((n, e, edge, d, edge.index_zyx[::-1][sel]))
@@ -766,7 +766,7 @@ def _refine_junctions(ctx: _Ctx, protect: set[int]) -> None:
         for e in g.incident[n]:
             edge = g.edge_from(e, n)
             p = edge.points_mm
-            s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+            s = arc_length(p)
             sel = (s >= a) & (s <= min(b, 0.75 * s[-1]))
             if sel.sum() < 3:
                 continue
@@ -786,7 +786,7 @@ def _refine_junctions(ctx: _Ctx, protect: set[int]) -> None:
         for e in list(g.incident[n]):
             edge = g.edge_from(e, n)
             p = edge.points_mm
-            s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+            s = arc_length(p)
             drop = int(np.searchsorted(s, min(a, 0.5 * s[-1])))
             drop = min(max(drop, 1), len(p) - 1)
             lab = np.concatenate([[edge.gap[:drop].max()], edge.gap[drop:]])
@@ -800,14 +800,7 @@ def _refine_junctions(ctx: _Ctx, protect: set[int]) -> None:
 
 def _tip_direction(edge: Edge, *, length_mm: float = 3.0) -> np.ndarray:
     """Unit vector along ``edge`` pointing out of its last point (averaged over ~3 mm)."""
-    p = edge.points_mm
-    seg = np.linalg.norm(np.diff(p, axis=0), axis=1)
-    back = np.concatenate([[0.0], np.cumsum(seg[::-1])])    # distance from the end
-    k = int(np.searchsorted(back, min(length_mm, back[-1])))
-    k = min(max(k, 1), len(p) - 1)
-    d = p[-1] - p[-1 - k]
-    n = np.linalg.norm(d)
-    return d / n if n > 0 else np.zeros(3)
+    return end_direction(edge.points_mm, reach_mm=length_mm)
 
 
 def _bridge_gaps(ctx: _Ctx, roots: list[int | None], *, max_gap_mm: float,
@@ -984,8 +977,8 @@ def _branch_geometry(ctx: _Ctx, edge: Edge, *, smoothing_mm: float, step_mm: flo
         # 2. smooth, ends pinned; 3. resample every step_mm
         u = smooth_polyline(u, sigma_mm=smoothing_mm)
         pts, _ = resample_polyline(u, step_mm=step_mm)
-        su = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(u, axis=0), axis=1))])
-        sp = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+        su = arc_length(u)
+        sp = arc_length(pts)
         j = np.clip(np.rint(np.interp(sp, su, np.arange(len(su)))).astype(int), 0, len(su) - 1)
         labels = ulab[j]
         for g_id in np.unique(ulab[ulab >= 0]):   # a gap shorter than a step keeps one point
@@ -995,7 +988,7 @@ def _branch_geometry(ctx: _Ctx, edge: Edge, *, smoothing_mm: float, step_mm: flo
     radius = ctx.radius.at(ctx.frame.physical_to_array_index(pts))
     obs = labels == _OBSERVED
     if obs.any() and not obs.all():
-        sp = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+        sp = arc_length(pts)
         radius[~obs] = np.interp(sp[~obs], sp[obs], radius[obs])   # lumen gap: EDT says ~0
     if len(radius) >= 3:
         radius = median_filter(radius, size=3, mode="nearest")
