@@ -322,7 +322,7 @@ def refine_tree_depths(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame, 
         if len(pts) < 2 or along[-1] <= 0:
             continue
         fine, _ = resample_polyline(pts, step_mm=sample_mm)
-        fine_along = np.linspace(0.0, along[-1], len(fine))    # resample_polyline's even steps
+        fine_along = arc_length(fine)
         q = frame.physical_to_array_mm(fine)
         ridge = ridge_profiles(contrast, tuple(spacing), q[:, 1:], half_width_mm=float(np.median(rad)) + flank_mm)
         # rows of ``per_row`` cross-sections, each averaged (noise down, evidence kept)
@@ -333,7 +333,7 @@ def refine_tree_depths(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame, 
         np.add.at(sums, row_of, ridge)
         rows = sums / np.maximum(np.bincount(row_of, minlength=n_rows), 1)[:, None]
         rows = np.stack([np.interp(fine_depths, np.arange(nz), r) for r in rows])
-        ds = max(along[-1] / max(n_rows - 1, 1), 1e-6)
+        ds = max(fine_along[-1] / max(n_rows - 1, 1), 1e-6)
         head = branches[0]
         start = None
         if head.parent is not None:
