@@ -113,10 +113,17 @@ def write_reconstruction_files(rec, stage: Path) -> dict[str, Path]:
     from reconstruction.seg_io import write_segmentation
     from reconstruction.tree_vtp import write_tree_vtp
 
+    from reconstruction.tree_raster import tree_labelmap
+    from viewers.palette import hex_to_rgb01, system_color
+
     out = {"tree": write_tree_vtp(rec.tree, stage / "tree.vtp")}
-    write_segmentation(rec.segmentation.mask.astype(np.uint8), rec.segmentation.frame,
-                       stage / "segmentation.seg.nrrd",
-                       segments=[{"name": "opacified lumen", "label": 1, "color": (0.95, 0.85, 0.2)}])
+    # Drawn from the tree, not the blurred lumen mask: the ducts where the tree puts them,
+    # one coloured segment per system, as the 3D views show them.
+    labels = tree_labelmap(rec.tree, rec.segmentation.frame)
+    segments = [{"name": f"duct system {s.id + 1}", "label": s.id + 1, "color": hex_to_rgb01(system_color(s.id)),
+                 "tags": {"ductplan.orifice_mm": " ".join(f"{v:.2f}" for v in s.orifice_mm)}}
+                for s in rec.tree.systems if np.any(labels == s.id + 1)]
+    write_segmentation(labels, rec.segmentation.frame, stage / "segmentation.seg.nrrd", segments=segments)
     out["segmentation"] = stage / "segmentation.seg.nrrd"
     (stage / "topology.json").write_text(json.dumps(rec.topology.to_dict(), indent=1))
     out["topology"] = stage / "topology.json"

@@ -4,14 +4,29 @@ In a compressed breast the ducts spread along the detector; a short tip branch t
 mostly along z is what a smeared duct leaves when its depth peak jumps between columns.
 Such tips are removed (iteratively: a removal can expose another), every removal is
 reported, and a parent left with a single child is merged with it.
+
+A second artefact appears once every duct sits at its in-focus depth: the skeleton of a
+lumen smeared along z is often a ladder, two rails at different depths joined by rungs.
+Breaking the ladder's cycles leaves both rails in the tree; once each is moved to the
+duct's depth they lie on top of each other.  A tip branch that adds (almost) no
+centreline of its own, everything it covers already covered by other branches, is such
+a rail and is removed (:func:`prune_redundant_tips`).
+
+Past the end of a contrast column the blur of its end spreads along z, and a long tip
+can end in a dive along the slice axis: that tail is cut (:func:`trim_steep_tails`).
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
-from .tree import DuctTree
+from scipy.spatial import cKDTree
 
-__all__ = ["prune_depth_artefacts", "steepness"]
+from .tree import DuctTree, arc_length
+
+__all__ = ["prune_depth_artefacts", "prune_redundant_tips", "prune_tip_artefacts", "trim_steep_tails",
+           "novel_length_mm", "steepness"]
 
 
 def steepness(points_mm: np.ndarray, slice_axis: np.ndarray) -> float:
@@ -90,3 +105,148 @@ def _prune_once(tree: DuctTree, slice_axis: np.ndarray, max_steepness: float, ma
                          f"{np.round(b.points_mm[-1], 1).tolist()} mm: a depth artefact, not a duct")
         tree = tree.with_branches([b.id for b in tree.branches if b.id not in set(drop)])
     return tree
+
+
+def novel_length_mm(points_mm: np.ndarray, covered: np.ndarray) -> float:
+    """Arc length of a polyline's uncovered stretches (a segment counts half per uncovered end).
+
+    Examples
+    --------
+    >>> p = np.stack([np.arange(5.0), np.zeros(5), np.zeros(5)], axis=1)
+    >>> novel_length_mm(p, np.array([True, True, False, False, False]))
+    2.5
+    """
+    seg = np.diff(arc_length(points_mm))
+    open_ends = (~covered[:-1]).astype(float) + (~covered[1:]).astype(float)
+    return float(np.sum(0.5 * seg * open_ends))
+
+
+def prune_redundant_tips(tree: DuctTree, *, reach_radii: float = 1.5, min_reach_mm: float = 0.6,
+                         max_reach_mm: float = 3.0, min_novel_mm: float = 1.0,
+                         novel_radii: float = 2.0, along_plane_normal: np.ndarray | None = None
+                         ) -> tuple[DuctTree, list[str]]:
+    """Remove tip branches that add no centreline of their own (rails of a smeared lumen).
+
+    A tip point is covered when another branch's centreline passes within
+    ``reach_radii`` x its radius (clipped to ``min_reach_mm`` .. ``max_reach_mm``): inside
+    the same lumen.  A tip whose uncovered length is below ``max(min_novel_mm,
+    novel_radii x its mean radius)`` is removed.  Tips are decided shortest first, each
+    against the branches still kept, so of two rails covering each other the longer one
+    stays; removals repeat (with single children merged) until none is left to make.
+
+    ``along_plane_normal`` (the slice axis) measures distances in projection onto the
+    detector plane instead of in 3D: before each duct's depth is decided, the rails of one
+    smeared lumen lie at different depths but on top of each other in projection.
+
+    Returns
+    -------
+    tree : DuctTree
+    report : list of str
+        One line per removal.
+    """
+    lines: list[str] = []
+    while True:
+        removed = _drop_redundant_once(tree, reach_radii, min_reach_mm, max_reach_mm,
+                                       min_novel_mm, novel_radii, along_plane_normal, lines)
+        if not removed:
+            return tree, lines
+        tree = _merge_single_children(tree.with_branches([b.id for b in tree.branches if b.id not in removed]))
+
+
+def _drop_redundant_once(tree: DuctTree, reach_radii: float, min_reach_mm: float, max_reach_mm: float,
+                         min_novel_mm: float, novel_radii: float, normal: np.ndarray | None,
+                         lines: list[str]) -> set[int]:
+    """One pass over the current tips, shortest first; returns the ids removed."""
+    def seen(p: np.ndarray) -> np.ndarray:
+        return p if normal is None else p - np.outer(p @ normal, normal)
+
+    if normal is not None:
+        normal = np.asarray(normal, float) / np.linalg.norm(normal)
+    points, _, owner = tree.all_points()
+    index = cKDTree(seen(points))
+    removed: set[int] = set()
+    tips = sorted((b for b in tree.branches if b.parent is not None and tree.is_tip(b.id)),
+                  key=lambda b: b.length_mm)
+    for b in tips:
+        reach = np.clip(reach_radii * b.radius_mm, min_reach_mm, max_reach_mm)
+        near = index.query_ball_point(seen(b.points_mm), reach)
+        covered = np.array([any(owner[j] != b.id and owner[j] not in removed for j in js) for js in near])
+        novel = novel_length_mm(b.points_mm, covered)
+        if novel < max(min_novel_mm, novel_radii * b.mean_radius_mm):
+            removed.add(b.id)
+            lines.append(f"removed a {b.length_mm:.1f} mm tip lying along other branches "
+                         f"({novel:.1f} mm of its own) at {np.round(b.points_mm[-1], 1).tolist()} mm: "
+                         f"a second rail of one smeared lumen, not a duct")
+    return removed
+
+
+def prune_tip_artefacts(tree: DuctTree, *, slice_axis: np.ndarray) -> tuple[DuctTree, list[str], list[str]]:
+    """Steep tails cut, steep tips and rails removed, alternated until nothing changes.
+
+    Removing a rail merges its parent with the surviving child, and the merged tip may
+    run along the slice axis; removing a steep tip can leave a rail as a tip.
+
+    Returns
+    -------
+    tree : DuctTree
+    steep : list of str
+        Tips running along the slice axis: tails cut and whole tips removed.
+    rails : list of str
+        Removals of tips lying along other branches.
+    """
+    steep: list[str] = []
+    rails: list[str] = []
+    while True:
+        tree, cut = trim_steep_tails(tree, slice_axis=slice_axis)
+        steep += cut
+        tree, a = prune_depth_artefacts(tree, slice_axis=slice_axis)
+        tree, b = prune_redundant_tips(tree)
+        steep += a
+        rails += b
+        if not b:
+            return tree, steep, rails
+
+
+def trim_steep_tails(tree: DuctTree, *, slice_axis: np.ndarray, max_steepness: float = 0.6,
+                     window_mm: float = 3.0, min_tail_mm: float = 2.0) -> tuple[DuctTree, list[str]]:
+    """Cut the end of a tip branch where it turns to run along the slice axis.
+
+    Past the end of a contrast column (an obstruction, a cut-off, a cyst) the blur of
+    the column's end spreads along z; the skeleton follows it and a long tip that is a
+    real duct for most of its course ends in a dive along the slice axis.  Such a tip is
+    too long to be dropped whole (:func:`prune_depth_artefacts`): its steep tail is cut,
+    at the last point where the centreline over ``window_mm`` still heads along the
+    detector.
+
+    Returns
+    -------
+    tree : DuctTree
+    report : list of str
+        One line per trimmed tip.
+    """
+    axis = np.asarray(slice_axis, float) / np.linalg.norm(slice_axis)
+    lines: list[str] = []
+    tree = copy.deepcopy(tree)        # the caller's tree is left as it was
+    for b in tree.branches:
+        if b.parent is None or not tree.is_tip(b.id) or len(b.points_mm) < 3:
+            continue
+        s = arc_length(b.points_mm)
+        # Steepness of the chord over the window ending at each point.
+        start = np.searchsorted(s, s - window_mm)
+        chord = b.points_mm - b.points_mm[start]
+        n = np.linalg.norm(chord, axis=1)
+        steep = np.where(n > 0.5 * window_mm, np.abs(chord @ axis) / np.maximum(n, 1e-9), 0.0)
+        flat = np.flatnonzero(steep <= max_steepness)
+        keep = int(flat[-1]) if flat.size else 0
+        # The window ending at the last flat point still saw part of the dive: step back.
+        keep = int(np.searchsorted(s, s[keep] - 0.5 * window_mm)) if keep < len(s) - 1 else keep
+        if s[-1] - s[keep] < min_tail_mm or keep < 1:
+            continue
+        lines.append(f"cut the last {s[-1] - s[keep]:.1f} mm of a tip at {np.round(b.points_mm[keep], 1).tolist()} mm "
+                     f"where it turns along the slice axis (the blur past the end of a contrast column)")
+        b.points_mm = b.points_mm[: keep + 1]
+        b.radius_mm = b.radius_mm[: keep + 1]
+        if b.z_uncertainty_mm is not None:
+            b.z_uncertainty_mm = b.z_uncertainty_mm[: keep + 1]
+        b.bridged = [(lo, min(hi, keep)) for lo, hi in b.bridged if lo <= keep]
+    return tree, lines

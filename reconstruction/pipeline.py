@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .depth_prune import prune_depth_artefacts
+from .depth_prune import prune_tip_artefacts
 from .depth_refine import refine_tree_depths
 from .orifices import drop_stub_systems, extend_to_nipple, find_orifices
 from .segment import Segmentation, segment_lumen
@@ -85,7 +85,9 @@ def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
     tree, depth_notes = refine_tree_depths(tree, seg.contrast, seg.frame)
     report.notes.extend(depth_notes)
     say("pruning depth artefacts", 0.9)
-    tree, pruned = prune_depth_artefacts(tree, slice_axis=volume.frame.direction_matrix[:, 2])
+    # Only now, with every duct at its own in-focus depth, are the rails of one smeared
+    # lumen on top of each other (two ducts crossing in projection are not).
+    tree, pruned, rails = prune_tip_artefacts(tree, slice_axis=volume.frame.direction_matrix[:, 2])
     tree, stubs = drop_stub_systems(tree, report)
     report.notes.extend(stubs)
     stems = extend_to_nipple(tree, report, nipple)
@@ -93,11 +95,15 @@ def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
     tree.validate()
     if pruned:
         # The report above counted branches before pruning: say what changed, and how much.
-        report.notes.append(f"{len(pruned)} tip branch(es) running along the slice axis removed as depth "
-                            f"artefacts; {len(tree.branches)} branches remain.")
+        report.notes.append(f"{len(pruned)} tip branch(es) or tip tail(s) running along the slice axis "
+                            f"removed as depth artefacts; {len(tree.branches)} branches remain.")
         report.notes.extend(pruned[:20])
+    if rails:
+        report.notes.append(f"{len(rails)} tip branch(es) lying along other branches removed (rails of one "
+                            f"lumen smeared across slices); {len(tree.branches)} branches remain.")
+        report.notes.extend(rails[:20])
     notes = list(seg.notes) + search.notes + [f"{len(orifices)} orifice(s) found at the nipple",
-                               f"{len(pruned)} tip branch(es) running along the slice axis removed"]
+                               f"{len(pruned)} tip branch(es) or tail(s) running along the slice axis removed"]
     say("reconstruction done", 1.0)
     return Reconstruction(tree=tree, topology=report, segmentation=seg, nipple_mm=nipple,
                           nipple_given=given, notes=notes)

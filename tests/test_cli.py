@@ -111,6 +111,16 @@ def test_plan_writes_the_contract_files(sample_of, tmp_path, name, capsys):
     assert plan["procedure"]["kind"] in {"microdochectomy", "hadfield", "none", "contraindicated"}
     if plan["procedure"]["kind"] in ("microdochectomy", "hadfield"):
         assert (o / "excision.vtp").exists()
+    # The segmentation shows the ducts where the tree puts them: one segment per system
+    # with branches, the centreline inside its own system's label (where two systems' tubes
+    # touch near the nipple, the later one's label wins).
+    from reconstruction.seg_io import read_segmentation
+    labels, frame, segments = read_segmentation(o / "segmentation.seg.nrrd")
+    assert sorted(sg["label"] for sg in segments) == sorted({b["system"] + 1 for b in plan["branches"]})
+    for b in plan["branches"]:
+        zyx = np.round(frame.physical_to_array_index(np.asarray(b["points_mm"]))).astype(int)
+        zyx = np.clip(zyx, 0, np.array(labels.shape) - 1)
+        assert np.mean(labels[tuple(zyx.T)] == b["system"] + 1) >= 0.9, b["id"]
 
 
 def test_demo_runs_the_whole_plan_on_a_built_in_sample(tmp_path, capsys):
