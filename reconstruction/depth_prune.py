@@ -11,13 +11,8 @@ Breaking the ladder's cycles leaves both rails in the tree; once each is moved t
 duct's depth they lie on top of each other.  A tip branch that adds (almost) no
 centreline of its own, everything it covers already covered by other branches, is such
 a rail and is removed (:func:`prune_redundant_tips`).
-
-Past the end of a contrast column the blur of its end spreads along z, and a long tip
-can end in a dive along the slice axis: that tail is cut (:func:`trim_steep_tails`).
 """
 from __future__ import annotations
-
-import copy
 
 import numpy as np
 
@@ -25,8 +20,8 @@ from scipy.spatial import cKDTree
 
 from .tree import DuctTree, arc_length
 
-__all__ = ["prune_depth_artefacts", "prune_redundant_tips", "prune_tip_artefacts", "trim_steep_tails",
-           "novel_length_mm", "steepness"]
+__all__ = ["prune_depth_artefacts", "prune_redundant_tips", "prune_tip_artefacts", "novel_length_mm",
+           "steepness"]
 
 
 def steepness(points_mm: np.ndarray, slice_axis: np.ndarray) -> float:
@@ -181,7 +176,7 @@ def _drop_redundant_once(tree: DuctTree, reach_radii: float, min_reach_mm: float
 
 
 def prune_tip_artefacts(tree: DuctTree, *, slice_axis: np.ndarray) -> tuple[DuctTree, list[str], list[str]]:
-    """Steep tails cut, steep tips and rails removed, alternated until nothing changes.
+    """Steep tips and rails removed, alternated until neither removes anything.
 
     Removing a rail merges its parent with the surviving child, and the merged tip may
     run along the slice axis; removing a steep tip can leave a rail as a tip.
@@ -190,15 +185,13 @@ def prune_tip_artefacts(tree: DuctTree, *, slice_axis: np.ndarray) -> tuple[Duct
     -------
     tree : DuctTree
     steep : list of str
-        Tips running along the slice axis: tails cut and whole tips removed.
+        Removals of tips running along the slice axis.
     rails : list of str
         Removals of tips lying along other branches.
     """
     steep: list[str] = []
     rails: list[str] = []
     while True:
-        tree, cut = trim_steep_tails(tree, slice_axis=slice_axis)
-        steep += cut
         tree, a = prune_depth_artefacts(tree, slice_axis=slice_axis)
         tree, b = prune_redundant_tips(tree)
         steep += a
@@ -206,47 +199,3 @@ def prune_tip_artefacts(tree: DuctTree, *, slice_axis: np.ndarray) -> tuple[Duct
         if not b:
             return tree, steep, rails
 
-
-def trim_steep_tails(tree: DuctTree, *, slice_axis: np.ndarray, max_steepness: float = 0.6,
-                     window_mm: float = 3.0, min_tail_mm: float = 2.0) -> tuple[DuctTree, list[str]]:
-    """Cut the end of a tip branch where it turns to run along the slice axis.
-
-    Past the end of a contrast column (an obstruction, a cut-off, a cyst) the blur of
-    the column's end spreads along z; the skeleton follows it and a long tip that is a
-    real duct for most of its course ends in a dive along the slice axis.  Such a tip is
-    too long to be dropped whole (:func:`prune_depth_artefacts`): its steep tail is cut,
-    at the last point where the centreline over ``window_mm`` still heads along the
-    detector.
-
-    Returns
-    -------
-    tree : DuctTree
-    report : list of str
-        One line per trimmed tip.
-    """
-    axis = np.asarray(slice_axis, float) / np.linalg.norm(slice_axis)
-    lines: list[str] = []
-    tree = copy.deepcopy(tree)        # the caller's tree is left as it was
-    for b in tree.branches:
-        if b.parent is None or not tree.is_tip(b.id) or len(b.points_mm) < 3:
-            continue
-        s = arc_length(b.points_mm)
-        # Steepness of the chord over the window ending at each point.
-        start = np.searchsorted(s, s - window_mm)
-        chord = b.points_mm - b.points_mm[start]
-        n = np.linalg.norm(chord, axis=1)
-        steep = np.where(n > 0.5 * window_mm, np.abs(chord @ axis) / np.maximum(n, 1e-9), 0.0)
-        flat = np.flatnonzero(steep <= max_steepness)
-        keep = int(flat[-1]) if flat.size else 0
-        # The window ending at the last flat point still saw part of the dive: step back.
-        keep = int(np.searchsorted(s, s[keep] - 0.5 * window_mm)) if keep < len(s) - 1 else keep
-        if s[-1] - s[keep] < min_tail_mm or keep < 1:
-            continue
-        lines.append(f"cut the last {s[-1] - s[keep]:.1f} mm of a tip at {np.round(b.points_mm[keep], 1).tolist()} mm "
-                     f"where it turns along the slice axis (the blur past the end of a contrast column)")
-        b.points_mm = b.points_mm[: keep + 1]
-        b.radius_mm = b.radius_mm[: keep + 1]
-        if b.z_uncertainty_mm is not None:
-            b.z_uncertainty_mm = b.z_uncertainty_mm[: keep + 1]
-        b.bridged = [(lo, min(hi, keep)) for lo, hi in b.bridged if lo <= keep]
-    return tree, lines

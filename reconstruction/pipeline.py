@@ -95,7 +95,7 @@ def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
     tree.validate()
     if pruned:
         # The report above counted branches before pruning: say what changed, and how much.
-        report.notes.append(f"{len(pruned)} tip branch(es) or tip tail(s) running along the slice axis "
+        report.notes.append(f"{len(pruned)} tip branch(es) running along the slice axis "
                             f"removed as depth artefacts; {len(tree.branches)} branches remain.")
         report.notes.extend(pruned[:20])
     if rails:
@@ -103,7 +103,7 @@ def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
                             f"lumen smeared across slices); {len(tree.branches)} branches remain.")
         report.notes.extend(rails[:20])
     notes = list(seg.notes) + search.notes + [f"{len(orifices)} orifice(s) found at the nipple",
-                               f"{len(pruned)} tip branch(es) or tail(s) running along the slice axis removed"]
+                               f"{len(pruned)} tip branch(es) running along the slice axis removed"]
     say("reconstruction done", 1.0)
     return Reconstruction(tree=tree, topology=report, segmentation=seg, nipple_mm=nipple,
                           nipple_given=given, notes=notes)

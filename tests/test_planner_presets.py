@@ -41,6 +41,11 @@ WRONG_PROCEDURE: dict[str, str] = {
         "reconstruction: a false 'cyst' 3.5 mm wide (2.7x the duct, contrast 1.4x the duct's, full to "
         "its centre) at the end of a 3.7 mm third-generation tip 9.8 mm from the nipple: "
         "'microdochectomy'",
+    "obstructing-papilloma":
+        "reconstruction: the tree passes 1.6 mm from the papilloma but no tip ends at it: its two tips "
+        "run on 31-33 mm past it into the blur of the obstructed column, 20 mm above and below its "
+        "depth, so nothing is found: 'none'.  It was right before the tree's rails were removed only "
+        "through a marginal finding 24 mm off in depth",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reconstruction.depth_prune import prune_redundant_tips, trim_steep_tails
+from reconstruction.depth_prune import prune_redundant_tips
 from reconstruction.frame import ImageFrame
 from reconstruction.tree import Branch, DuctSystem, DuctTree
 from reconstruction.tree_raster import tree_labelmap
@@ -92,15 +92,3 @@ def test_labelmap_gives_each_system_its_label_and_an_empty_tree_nothing():
     empty = DuctTree(branches=[], systems=[DuctSystem(0, np.zeros(3))])
     assert not tree_labelmap(empty, frame).any()
 
-
-def test_a_tip_diving_along_the_slice_axis_loses_its_tail_only():
-    root = line([0, 0, 5], [10, 0, 5])
-    dive = np.vstack([line([10, 0, 5], [25, 0, 5]), line([25.2, 0, 6], [26, 0, 15])[:]])
-    flat = line([10, 0, 5], [20, 5, 6])
-    tree = tree_of([(None, root), (0, dive), (0, flat)])
-    trimmed, notes = trim_steep_tails(tree, slice_axis=np.array([0.0, 0.0, 1.0]))
-    end = trimmed.branches[1].points_mm[-1]
-    assert 22.5 <= end[0] <= 25.5 and end[2] <= 6.0, end         # cut where the dive starts
-    assert np.array_equal(trimmed.branches[2].points_mm, flat)    # the flat tip is left alone
-    assert len(tree.branches[1].points_mm) == len(dive)           # the input is not changed
-    assert len(notes) == 1 and "slice axis" in notes[0]
