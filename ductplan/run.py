@@ -111,18 +111,18 @@ def write_reconstruction_files(rec, stage: Path) -> dict[str, Path]:
     import json
 
     from reconstruction.seg_io import write_segmentation
-    from reconstruction.tree_vtp import write_tree_vtp
-
     from reconstruction.tree_raster import tree_labelmap
+    from reconstruction.tree_vtp import write_tree_vtp
     from viewers.palette import hex_to_rgb01, system_color
 
     out = {"tree": write_tree_vtp(rec.tree, stage / "tree.vtp")}
     # Drawn from the tree, not the blurred lumen mask: the ducts where the tree puts them,
     # one coloured segment per system, as the 3D views show them.
     labels = tree_labelmap(rec.tree, rec.segmentation.frame)
+    voxels = np.bincount(labels.ravel(), minlength=len(rec.tree.systems) + 1)
     segments = [{"name": f"duct system {s.id + 1}", "label": s.id + 1, "color": hex_to_rgb01(system_color(s.id)),
                  "tags": {"ductplan.orifice_mm": " ".join(f"{v:.2f}" for v in s.orifice_mm)}}
-                for s in rec.tree.systems if np.any(labels == s.id + 1)]
+                for s in rec.tree.systems if voxels[s.id + 1]]
     write_segmentation(labels, rec.segmentation.frame, stage / "segmentation.seg.nrrd", segments=segments)
     out["segmentation"] = stage / "segmentation.seg.nrrd"
     (stage / "topology.json").write_text(json.dumps(rec.topology.to_dict(), indent=1))

@@ -54,16 +54,6 @@ def test_two_rails_covering_each_other_keep_the_longer():
     assert len(tree.branches) == 1 and np.isclose(tree.branches[0].length_mm, 25.0, atol=0.2)
 
 
-def test_in_projection_the_duct_below_is_a_rail_too():
-    # The same tree seen before depth is decided: in projection the second duct overlaps.
-    root = line([0, 0, 5], [10, 0, 5])
-    main = line([10, 0, 5], [30, 0, 5])
-    below = np.vstack([main[:1], line([10.5, 0, 7], [25, 0, 7])])
-    tree, _ = prune_redundant_tips(tree_of([(None, root), (0, main), (0, below)]),
-                                   along_plane_normal=np.array([0.0, 0.0, 1.0]))
-    assert len(tree.branches) == 1
-
-
 def test_labelmap_follows_the_centreline_depth_and_labels_systems():
     frame = ImageFrame.identity((20, 60, 200), spacing=(0.2, 0.2, 1.0))    # x, y, z spacing
     first = tree_of([(None, line([2, 4, 6.0], [30, 4, 12.0]))], radius=0.5, system=0)
