@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from .segment import Segmentation
 from .topology import TopologyReport
@@ -45,7 +47,8 @@ class OrificeSearch:
 
 
 def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float = 15.0,
-                  min_separation_mm: float = 2.0, min_system_mm: float = 10.0) -> OrificeSearch:
+                  min_separation_mm: float = 2.0, min_system_mm: float = 10.0,
+                  branch_ratio: float = 1.0 / 3.0, min_depth_mm: float = 5.0) -> OrificeSearch:
     """One lumen start per opacified system: the piece's point nearest the nipple.
 
     Parameters
@@ -61,6 +64,12 @@ def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float =
         of its own (a main duct runs ~8 mm or more before its first branch).  Shorter
         pieces stay in the mask: the tree builder bridges them to a neighbouring duct when
         they line up with one, and reports them otherwise.
+    branch_ratio : float
+        A piece whose start is closer to an earlier system's lumen than ``branch_ratio``
+        times its own distance from the nipple is a branch of that system.
+    min_depth_mm : float
+        A system runs into the breast: a piece that stays within this distance of the skin
+        (in the slice plane; skin 1-2.5 mm thick, plus its blur) is the skin line.
 
     Returns
     -------
@@ -77,9 +86,9 @@ def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float =
     pts = seg.frame.array_index_to_physical(idx)
     d = np.linalg.norm(pts - nipple, axis=1)
     lab = labels[tuple(idx.T)]
-    starts: list[np.ndarray] = []
     notes: list[str] = []
     short: list[tuple[float, np.ndarray]] = []   # (extent, start) of pieces too short
+    long: list[tuple[float, np.ndarray, np.ndarray]] = []   # (start distance, start, points)
     for value in np.unique(lab[d <= reach_mm]):
         sel = lab == value
         piece = pts[sel]
@@ -87,8 +96,32 @@ def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float =
         extent = float(np.max(np.linalg.norm(piece - start, axis=1)))
         if extent < min_system_mm:
             short.append((extent, start))
-        elif all(np.linalg.norm(start - o) >= min_separation_mm for o in starts):
-            starts.append(start)
+        else:
+            long.append((float(d[sel].min()), start, piece))
+    # Nearest the nipple first: a piece whose start lies beside a duct already taken, much
+    # nearer to it than to the nipple, is that system's branch whose junction was not
+    # seen (systems do not anastomose; a system of its own runs to the nipple by itself).
+    long.sort(key=lambda item: item[0])
+    skin_depth = _skin_depth_map(seg) if len(long) > 1 else None
+    deep = [item for item in long if skin_depth is None
+            or _deepest_mm(skin_depth, seg.frame, seg.mask.shape, item[2]) >= min_depth_mm]
+    if len(deep) < len(long) and deep:
+        notes.append(f"{len(long) - len(deep)} lumen piece(s) at the nipple staying within {min_depth_mm:g} mm "
+                     "of the skin (skin line or areolar edge) are not systems")
+        long = deep
+    starts: list[np.ndarray] = []
+    taken: list[cKDTree] = []
+    for dist, start, piece in long:
+        if any(np.linalg.norm(start - o) < min_separation_mm for o in starts):
+            continue
+        gaps = [float(t.query(start)[0]) for t in taken]
+        if gaps and min(gaps) <= branch_ratio * dist:
+            k = int(np.argmin(gaps))
+            notes.append(f"a lumen piece starting {dist:.1f} mm from the nipple lies {gaps[k]:.1f} mm from "
+                         f"system {k}'s duct: taken as its branch (junction not seen), not a system of its own")
+            continue
+        starts.append(start)
+        taken.append(cKDTree(piece))
     if short:
         longest, start = max(short, key=lambda item: item[0])
         notes.append(f"{len(short)} lumen piece(s) near the nipple shorter than {min_system_mm:g} mm "
@@ -99,6 +132,21 @@ def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float =
             notes.append("only short lumen pieces reach the nipple; the longest was taken for the system")
     starts.sort(key=lambda p: float(np.linalg.norm(p - nipple)))
     return OrificeSearch(np.asarray(starts).reshape(-1, 3), notes)
+
+
+def _skin_depth_map(seg: Segmentation) -> np.ndarray | None:
+    """In-plane distance (mm) from the skin, the edge of the breast footprint; None
+    without a footprint."""
+    if seg.breast is None or not seg.breast.any() or seg.breast.all():
+        return None   # no skin edge in view
+    return ndimage.distance_transform_edt(seg.breast, sampling=seg.frame.spacing_zyx[1:])
+
+
+def _deepest_mm(skin_depth: np.ndarray, frame, shape: tuple[int, ...], points_mm: np.ndarray) -> float:
+    """Deepest in-plane distance from the skin reached by a lumen piece."""
+    idx = np.rint(frame.physical_to_array_index(points_mm)).astype(int)
+    idx = np.clip(idx, 0, np.array(shape) - 1)
+    return float(skin_depth[idx[:, 1], idx[:, 2]].max())
 
 
 def drop_stub_systems(tree: DuctTree, report: TopologyReport, *,

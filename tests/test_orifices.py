@@ -144,3 +144,26 @@ def test_a_stub_system_beside_a_long_one_is_not_counted():
                      systems=[DuctSystem(0, stub_pts[0].copy(), root_branch=0)])
     kept, notes = drop_stub_systems(alone, TopologyReport(), min_system_mm=10.0)
     assert len(kept.branches) == 1 and notes == []
+
+
+def test_a_piece_starting_beside_a_system_is_its_branch_not_a_second_system():
+    # Junction not seen: the piece starts 1 mm beside the main duct, 13 mm from the nipple.
+    seg = _segmentation([((50.0, 20.0), (20.0, 20.0)),
+                         ((42.0, 21.0), (25.0, 35.0))])
+    found = find_orifices(seg, NIPPLE)
+    assert len(found.lumen_starts_mm) == 1
+    np.testing.assert_allclose(found.lumen_starts_mm[0][:2], [50.0, 20.0], atol=0.25)
+    assert any("its branch" in n for n in found.notes)
+
+
+def test_a_piece_along_the_skin_is_not_a_system():
+    seg = _segmentation([((50.0, 20.0), (20.0, 20.0)),      # main duct, runs into the breast
+                         ((52.5, 24.0), (52.5, 38.0))])     # skin line, 1.5 mm under the skin
+    seg.breast[:, int(54.0 / SPACING[0]):] = False          # the skin edge at x = 54 mm
+    found = find_orifices(seg, NIPPLE)
+    assert len(found.lumen_starts_mm) == 1
+    np.testing.assert_allclose(found.lumen_starts_mm[0][:2], [50.0, 20.0], atol=0.25)
+    assert any("of the skin" in n for n in found.notes)
+    # Without a skin edge in view, nothing is judged by depth: both pieces count.
+    seg.breast[:] = True
+    assert len(find_orifices(seg, NIPPLE).lumen_starts_mm) == 2
