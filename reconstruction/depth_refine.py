@@ -275,8 +275,7 @@ def duct_strokes(tree: DuctTree, slice_axis: np.ndarray, *, max_turn_deg: float 
 def refine_tree_depths(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame, *,
                        flank_mm: float = 0.5, step_mm: float = 1.0, sample_mm: float = 0.2,
                        depth_upsample: int = 4, bend_cost: float = 3.0,
-                       pin_weight: float = 5.0, max_ridge_radius_mm: float = 1.5
-                       ) -> tuple[DuctTree, list[str]]:
+                       pin_weight: float = 5.0) -> tuple[DuctTree, list[str]]:
     """Re-decide the depth of every centreline point along its duct; in-plane unchanged.
 
     Parameters
@@ -298,9 +297,6 @@ def refine_tree_depths(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame, 
         Depth samples per slice for the Viterbi path and its refinement.
     bend_cost, pin_weight : float
         See :func:`viterbi_depth`.
-    max_ridge_radius_mm : float
-        Widest lumen whose ridge still says where it is in focus (3 mm across: wider is a
-        lesion, a cyst or an ectatic segment, crossed from the ducts around it).
 
     Returns
     -------
@@ -328,15 +324,7 @@ def refine_tree_depths(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame, 
         fine, _ = resample_polyline(pts, step_mm=sample_mm)
         fine_along = arc_length(fine)
         q = frame.physical_to_array_mm(fine)
-        # The ridge is a focus measure for a duct narrower than its cross-section; inside a
-        # lumen wider than ``max_ridge_radius_mm`` (a lesion, a cyst, an ectatic segment)
-        # the section lies within the lumen, a void there is dark only where it is in
-        # focus, and the blur above and below is brighter.  Such rows carry no evidence:
-        # the path crosses them smoothly from the ducts on either side.
-        fine_rad = np.interp(fine_along, along, rad)
-        half_width = float(np.median(np.minimum(rad, max_ridge_radius_mm))) + flank_mm
-        ridge = ridge_profiles(contrast, tuple(spacing), q[:, 1:], half_width_mm=half_width)
-        ridge[fine_rad > max_ridge_radius_mm] = 0.0
+        ridge = ridge_profiles(contrast, tuple(spacing), q[:, 1:], half_width_mm=float(np.median(rad)) + flank_mm)
         # rows of ``per_row`` cross-sections, each averaged (noise down, evidence kept)
         n_rows = max(1, int(round((len(fine) - 1) / per_row)) + 1)
         row_pos = np.arange(len(fine)) / max(len(fine) - 1, 1) * (n_rows - 1)

@@ -484,14 +484,15 @@ def _merge_duplicates(findings: list[Finding]) -> list[Finding]:
 # ------------------------------------------------------------------------------ tips
 def _radius_quantum(tree: DuctTree) -> float:
     """The radius resolution of a tree whose radii come from a distance transform on a
-    grid: the smallest radius that recurs often (about a grid voxel); 0 when the radii
-    are continuous (no value recurs often)."""
+    grid: the smallest radius held by at least 5 % of the points (about a grid voxel: a
+    duct one voxel thick is common; a few half-voxel radii of stems and ends are not);
+    0 when the radii are continuous (no value recurs often)."""
     r = np.concatenate([b.radius_mm for b in tree.branches]) if tree.branches else np.zeros(0)
     r = np.round(r[np.isfinite(r) & (r > 0)], 4)
     if r.size < 20:
         return 0.0
     vals, counts = np.unique(r, return_counts=True)
-    frequent = vals[counts >= 0.02 * r.size]
+    frequent = vals[counts >= 0.05 * r.size]
     if frequent.size == 0 or counts.max() < 0.05 * r.size:
         return 0.0
     return float(frequent.min())

@@ -118,23 +118,3 @@ def test_doctests_of_the_module():
     import reconstruction.depth_refine as module
 
     assert doctest.testmod(module).failed == 0
-
-
-def test_a_wide_lesion_lumen_is_crossed_at_the_ducts_depth_not_pulled_into_its_blur():
-    """Inside a lesion's wide lumen the in-focus slice shows the dark void and the blur
-    above it a bright ridge; the duct's depth on either side decides the depth there."""
-    frame = ImageFrame.identity(SHAPE[::-1], spacing=SPACING_ZYX[::-1])
-    c = dbt_like_contrast(np.full(SHAPE[2], 20.0), 8.0)
-    x = np.arange(SHAPE[2]) * SPACING_ZYX[2]
-    lesion = (x >= 16.0) & (x <= 28.0)
-    c[:, :, lesion] = dbt_like_contrast(np.full(SHAPE[2], 32.0), 8.0, seed=1)[:, :, lesion] * 3.0
-    c[15:26][:, :, lesion] = -2.0                       # the void, dark where it is in focus
-    tree = tree_along_x(frame, 20.0, 8.0, [(2.0, 42.0)])
-    px = frame.physical_to_array_mm(tree.branches[0].points_mm)[:, 2]
-    tree.branches[0].radius_mm = np.where((px >= 15.0) & (px <= 29.0), 3.0, 0.3)
-    inside = (px >= 18.0) & (px <= 26.0)
-    new, _ = refine_tree_depths(tree, c, frame)
-    assert np.max(np.abs(depth_of(frame, new.branches[0].points_mm)[inside] - 20.0)) <= 1.5
-    # Read as if it were a duct, the lesion's blur pulls the path up to it.
-    pulled, _ = refine_tree_depths(tree, c, frame, max_ridge_radius_mm=np.inf)
-    assert np.max(np.abs(depth_of(frame, pulled.branches[0].points_mm)[inside] - 20.0)) > 3.0
