@@ -9,7 +9,9 @@ behind the nipple.  Two consequences, handled here:
 
 - a system is a lumen piece that reaches the nipple region *and* runs into the breast
   for at least a main duct's length; fragments near the nipple (a piece of the duct
-  inside the nipple, a bright speck on the skin) are not systems of their own;
+  inside the nipple, a bright speck on the skin), pieces along the skin, and pieces that
+  start beside a system's duct (its branch, the junction unseen) are not systems of
+  their own;
 - the orifice is on the nipple, not where the visible lumen starts: each system's root
   is extended along a straight stem from the lumen to the nipple face.  The stem is a
   reconstruction, not an observation, and the tree says so (``stem_mm`` in the notes and
@@ -88,7 +90,7 @@ def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float =
     lab = labels[tuple(idx.T)]
     notes: list[str] = []
     short: list[tuple[float, np.ndarray]] = []   # (extent, start) of pieces too short
-    long: list[tuple[float, np.ndarray, np.ndarray]] = []   # (start distance, start, points)
+    long: list[tuple] = []   # (start distance, start, points mm, array indices)
     for value in np.unique(lab[d <= reach_mm]):
         sel = lab == value
         piece = pts[sel]
@@ -97,21 +99,23 @@ def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float =
         if extent < min_system_mm:
             short.append((extent, start))
         else:
-            long.append((float(d[sel].min()), start, piece))
-    # Nearest the nipple first: a piece whose start lies beside a duct already taken, much
-    # nearer to it than to the nipple, is that system's branch whose junction was not
-    # seen (systems do not anastomose; a system of its own runs to the nipple by itself).
+            long.append((float(d[sel].min()), start, piece, idx[sel]))
     long.sort(key=lambda item: item[0])
+    # A system runs into the breast; a piece along the skin (the skin line, the areola's
+    # edge) does not, however long.
     skin_depth = _skin_depth_map(seg) if len(long) > 1 else None
-    deep = [item for item in long if skin_depth is None
-            or _deepest_mm(skin_depth, seg.frame, seg.mask.shape, item[2]) >= min_depth_mm]
+    deep = [item for item in long
+            if skin_depth is None or skin_depth[item[3][:, 1], item[3][:, 2]].max() >= min_depth_mm]
     if len(deep) < len(long) and deep:
         notes.append(f"{len(long) - len(deep)} lumen piece(s) at the nipple staying within {min_depth_mm:g} mm "
                      "of the skin (skin line or areolar edge) are not systems")
         long = deep
+    # Nearest the nipple first: a piece whose start lies beside a duct already taken, much
+    # nearer to it than to the nipple, is that system's branch whose junction was not
+    # seen (systems do not anastomose; a system of its own runs to the nipple by itself).
     starts: list[np.ndarray] = []
     taken: list[cKDTree] = []
-    for dist, start, piece in long:
+    for dist, start, piece, _ in long:
         if any(np.linalg.norm(start - o) < min_separation_mm for o in starts):
             continue
         gaps = [float(t.query(start)[0]) for t in taken]
@@ -140,13 +144,6 @@ def _skin_depth_map(seg: Segmentation) -> np.ndarray | None:
     if seg.breast is None or not seg.breast.any() or seg.breast.all():
         return None   # no skin edge in view
     return ndimage.distance_transform_edt(seg.breast, sampling=seg.frame.spacing_zyx[1:])
-
-
-def _deepest_mm(skin_depth: np.ndarray, frame, shape: tuple[int, ...], points_mm: np.ndarray) -> float:
-    """Deepest in-plane distance from the skin reached by a lumen piece."""
-    idx = np.rint(frame.physical_to_array_index(points_mm)).astype(int)
-    idx = np.clip(idx, 0, np.array(shape) - 1)
-    return float(skin_depth[idx[:, 1], idx[:, 2]].max())
 
 
 def drop_stub_systems(tree: DuctTree, report: TopologyReport, *,
