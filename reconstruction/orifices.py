@@ -20,6 +20,7 @@ behind the nipple.  Two consequences, handled here:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -46,6 +47,15 @@ class OrificeSearch:
 
     lumen_starts_mm: np.ndarray
     notes: list[str] = field(default_factory=list)
+
+
+class _Piece(NamedTuple):
+    """A lumen piece long enough to be a system: where it starts, and its voxels."""
+
+    start_distance_mm: float
+    start_mm: np.ndarray
+    points_mm: np.ndarray
+    voxels: np.ndarray          # array indices (z, y, x) of the same voxels
 
 
 def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float = 15.0,
@@ -90,7 +100,7 @@ def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float =
     lab = labels[tuple(idx.T)]
     notes: list[str] = []
     short: list[tuple[float, np.ndarray]] = []   # (extent, start) of pieces too short
-    long: list[tuple] = []   # (start distance, start, points mm, array indices)
+    long: list[_Piece] = []
     for value in np.unique(lab[d <= reach_mm]):
         sel = lab == value
         piece = pts[sel]
@@ -99,13 +109,14 @@ def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float =
         if extent < min_system_mm:
             short.append((extent, start))
         else:
-            long.append((float(d[sel].min()), start, piece, idx[sel]))
-    long.sort(key=lambda item: item[0])
+            long.append(_Piece(float(d[sel].min()), start, piece, idx[sel]))
+    long.sort(key=lambda p: p.start_distance_mm)
     # A system runs into the breast; a piece along the skin (the skin line, the areola's
-    # edge) does not, however long.
+    # edge) does not, however long.  Judged only among several pieces: when every piece
+    # is shallow, they stay (the breast footprint may be wrong, the ducts are not).
     skin_depth = _skin_depth_map(seg) if len(long) > 1 else None
-    deep = [item for item in long
-            if skin_depth is None or skin_depth[item[3][:, 1], item[3][:, 2]].max() >= min_depth_mm]
+    deep = [p for p in long
+            if skin_depth is None or skin_depth[p.voxels[:, 1], p.voxels[:, 2]].max() >= min_depth_mm]
     if len(deep) < len(long) and deep:
         notes.append(f"{len(long) - len(deep)} lumen piece(s) at the nipple staying within {min_depth_mm:g} mm "
                      "of the skin (skin line or areolar edge) are not systems")
@@ -115,17 +126,17 @@ def find_orifices(seg: Segmentation, nipple_mm: np.ndarray, *, reach_mm: float =
     # seen (systems do not anastomose; a system of its own runs to the nipple by itself).
     starts: list[np.ndarray] = []
     taken: list[cKDTree] = []
-    for dist, start, piece, _ in long:
-        if any(np.linalg.norm(start - o) < min_separation_mm for o in starts):
+    for p in long:
+        if any(np.linalg.norm(p.start_mm - o) < min_separation_mm for o in starts):
             continue
-        gaps = [float(t.query(start)[0]) for t in taken]
-        if gaps and min(gaps) <= branch_ratio * dist:
+        gaps = [float(t.query(p.start_mm)[0]) for t in taken]
+        if gaps and min(gaps) <= branch_ratio * p.start_distance_mm:
             k = int(np.argmin(gaps))
-            notes.append(f"a lumen piece starting {dist:.1f} mm from the nipple lies {gaps[k]:.1f} mm from "
-                         f"system {k}'s duct: taken as its branch (junction not seen), not a system of its own")
+            notes.append(f"a lumen piece starting {p.start_distance_mm:.1f} mm from the nipple lies {gaps[k]:.1f} mm "
+                         f"from system {k}'s duct: taken as its branch (junction not seen), not a system of its own")
             continue
-        starts.append(start)
-        taken.append(cKDTree(piece))
+        starts.append(p.start_mm)
+        taken.append(cKDTree(p.points_mm))
     if short:
         longest, start = max(short, key=lambda item: item[0])
         notes.append(f"{len(short)} lumen piece(s) near the nipple shorter than {min_system_mm:g} mm "

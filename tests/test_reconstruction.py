@@ -125,8 +125,8 @@ def test_another_array_layout_gives_the_same_tree(sample_of):
         assert got.n_found_systems == ref.n_found_systems, (mirror_x, swap_xy, got.line(), ref.line())
         # 3D thinning visits the axes in a fixed order, so exchanging rows and columns moves a
         # few skeleton voxels and, downstream, which edge of a depth ladder is kept: measured
-        # 0.00 recall and 0.075 precision apart on this volume until session 7; 0.100 recall
-        # and 0.036 precision apart since a branch piece whose junction is not seen joins
-        # the tree instead of founding a second system (reference 0.828, swapped 0.728).
+        # 0.00 recall and 0.075 precision apart on this volume while its branch piece whose
+        # junction is not seen founded a false second system; 0.100 recall and 0.036
+        # precision apart since that piece joins the tree (reference 0.828, swapped 0.728).
         assert abs(got.recall - ref.recall) <= 0.12 and abs(got.precision - ref.precision) <= 0.1, \
             (mirror_x, swap_xy, got.line(), ref.line())
