@@ -54,6 +54,7 @@ from scipy.spatial import cKDTree
 from .findings import Finding
 from .lesions_profile import (BEYOND, OWN, DuctPath, DuctProfile, LumenRows, _main_child, duct_path,
                               lumen_rows, profile_path, refine_background)
+from .lesions_lumps import LumpOptions, find_lumps, lump_contrast, lump_findings, reconcile_with_lumps
 from .lesions_tips import TipMeasure, measure_tip, premature_end, smooth_length_mm, tail_radius_mm
 from .lesions_voids import VoidCandidate, find_voids
 from .tree import DuctTree, resample_polyline
@@ -877,12 +878,31 @@ def detect_findings(volume: Volume, tree: DuctTree, *, lumen_mask: np.ndarray | 
             zones.append({"finding": f, "branch": f.branch, "from_mm": d - r - opt.defect_dilation_reach_mm,
                           "near_mm": d - r - 3.0, "to_mm": d + r + 3.0})
     findings += _ectasia_findings(tree, views, frame, opt, excluded, zones)
+    findings = _with_lumps(findings, array, frame, tree, opt)
     findings = [f for f in findings if f.is_artefact or f.confidence >= opt.report_threshold]
     for f in findings:
         f.details = _plain(f.details)
     findings.sort(key=lambda f: (f.system if f.system is not None else -1, f.branch if f.branch is not None else -1,
                                  f.details.get("distance_from_orifice_mm", 0.0)))
     return findings
+
+
+def _with_lumps(findings: list[Finding], array: np.ndarray, frame, tree: DuctTree,
+                opt: FindingOptions) -> list[Finding]:
+    """The findings, with what the lumps in the volume show in place of what the
+    centreline read in and round them (see :mod:`reconstruction.lesions_lumps`)."""
+    lump_opt = LumpOptions(cyst_ratio=opt.cyst_ratio, cyst_margin_mm=opt.cyst_margin_mm,
+                           ampulla_width_mm=opt.ampulla_width_mm, ampulla_reach_mm=opt.ampulla_reach_mm,
+                           ectasia_width_mm=opt.ectasia_width_mm)
+    read = lump_contrast(array, frame, tree, options=lump_opt)
+    if read is None:
+        return findings
+    contrast, lump_frame, _ = read
+    lumps = find_lumps(contrast, lump_frame, options=lump_opt)
+    enough = len(tree.branches) >= opt.defect_reference_branches
+    from_lumps = lump_findings(lumps, tree, lump_frame, options=lump_opt, nipple_zone_mm=opt.orifice_zone_mm,
+                               min_relative_contrast=opt.defect_relative_contrast if enough else 0.0)
+    return reconcile_with_lumps(findings, lumps, from_lumps, lump_frame, options=lump_opt)
 
 
 def _plain(value):
