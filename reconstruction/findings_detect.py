@@ -532,10 +532,14 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
         if not (np.isfinite(duct) and np.isfinite(t.blob_width_mm)):
             continue
         big = t.blob_width_mm >= max(opt.cyst_ratio * duct, duct + opt.cyst_margin_mm)
+        center = v.profile.physical(frame, [t.blob_row], [v.rows.centre_offset[t.blob_row]])[0]
+        if tree.nipple_mm is not None and np.linalg.norm(center - tree.nipple_mm) <= opt.ampulla_reach_mm:
+            # Behind the nipple the main duct normally widens to ``ampulla_width_mm``: a
+            # pool there must be wider than that, by the cyst margin.
+            big = big and t.blob_width_mm >= opt.ampulla_width_mm + opt.cyst_margin_mm
         roundish = 0.5 <= t.blob_length_mm / max(t.blob_width_mm, 1e-9) <= 2.0
         full = np.isfinite(t.blob_centre_ratio) and t.blob_centre_ratio >= 0.7
         bright = np.isfinite(m["blob_contrast"]) and m["blob_contrast"] >= opt.cyst_min_contrast
-        center = v.profile.physical(frame, [t.blob_row], [v.rows.centre_offset[t.blob_row]])[0]
         holds_void = any(np.linalg.norm(center - c) <= max(r, 0.5 * t.blob_width_mm) for c, r in voids)
         if big and roundish and full and bright and t.blob_reaches_end and not holds_void:
             size = _ramp(t.blob_width_mm / max(duct, 1e-9), opt.cyst_ratio, 2 * opt.cyst_ratio)
