@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from .findings import Finding
 from .frame import ImageFrame
@@ -112,9 +111,10 @@ class Lump:
     center_mm : (3,) ndarray
         Centre of the lump in its in-focus slice (physical mm).
     width_mm, length_mm : float
-        In-plane width (twice the largest inscribed radius) and length (major axis) in focus.
+        In-plane width (twice the largest inscribed radius) and length (the major axis
+        from second moments, at least the width) where it is in focus.
     aspect : float
-        Length over width of the in-focus outline (second moments).
+        ``length_mm / width_mm``: 1 for a round pool, 2 and more for a dilated segment.
     peak_contrast : float
         Brightest contrast in the lump, in units of the tree's duct contrast.
     holes : list of (center_mm, diameter_mm)
