@@ -54,7 +54,8 @@ from scipy.spatial import cKDTree
 from .findings import Finding
 from .lesions_profile import (BEYOND, OWN, DuctPath, DuctProfile, LumenRows, _main_child, duct_path,
                               lumen_rows, profile_path, refine_background)
-from .lesions_lumps import LumpOptions, find_lumps, lump_contrast, lump_findings, reconcile_with_lumps
+from .lesions_lumps import (LumpOptions, find_lumps, lump_contrast, lump_findings, pool_width_needed_mm,
+                            reconcile_with_lumps)
 from .lesions_tips import TipMeasure, measure_tip, premature_end, smooth_length_mm, tail_radius_mm
 from .lesions_voids import VoidCandidate, find_voids
 from .tree import DuctTree, resample_polyline
@@ -174,14 +175,14 @@ class FindingOptions:
     papilloma_expansion: float = 2.4
     papilloma_dilation: float = 1.5
     defect_dilation_reach_mm: float = 15.0
-    ectasia_width_mm: float = 2.0
-    ampulla_width_mm: float = 3.0
-    ampulla_reach_mm: float = 15.0
+    ectasia_width_mm: float = LumpOptions.ectasia_width_mm
+    ampulla_width_mm: float = LumpOptions.ampulla_width_mm
+    ampulla_reach_mm: float = LumpOptions.ampulla_reach_mm
     ectasia_relative: float = 1.5
     ampulla_relative: float = 2.0
     ectasia_min_length_mm: float = 3.0
-    cyst_ratio: float = 2.0
-    cyst_margin_mm: float = 1.5
+    cyst_ratio: float = LumpOptions.cyst_ratio
+    cyst_margin_mm: float = LumpOptions.cyst_margin_mm
     cyst_min_contrast: float = 1.3
     obstruction_dilation: float = 1.8
     cutoff_calibre_ratio: float = 1.2
@@ -531,12 +532,11 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
         end_w = m["end_lumen_width_mm"]
         if not (np.isfinite(duct) and np.isfinite(t.blob_width_mm)):
             continue
-        big = t.blob_width_mm >= max(opt.cyst_ratio * duct, duct + opt.cyst_margin_mm)
         center = v.profile.physical(frame, [t.blob_row], [v.rows.centre_offset[t.blob_row]])[0]
-        if tree.nipple_mm is not None and np.linalg.norm(center - tree.nipple_mm) <= opt.ampulla_reach_mm:
-            # Behind the nipple the main duct normally widens to ``ampulla_width_mm``: a
-            # pool there must be wider than that, by the cyst margin.
-            big = big and t.blob_width_mm >= opt.ampulla_width_mm + opt.cyst_margin_mm
+        big = t.blob_width_mm >= pool_width_needed_mm(duct, center, tree.nipple_mm, cyst_ratio=opt.cyst_ratio,
+                                                      cyst_margin_mm=opt.cyst_margin_mm,
+                                                      ampulla_width_mm=opt.ampulla_width_mm,
+                                                      ampulla_reach_mm=opt.ampulla_reach_mm)
         roundish = 0.5 <= t.blob_length_mm / max(t.blob_width_mm, 1e-9) <= 2.0
         full = np.isfinite(t.blob_centre_ratio) and t.blob_centre_ratio >= 0.7
         bright = np.isfinite(m["blob_contrast"]) and m["blob_contrast"] >= opt.cyst_min_contrast

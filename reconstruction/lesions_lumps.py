@@ -34,10 +34,11 @@ from scipy import ndimage
 
 from .findings import Finding
 from .frame import ImageFrame
-from .segment import _bin_inplane, breast_mask_2d, flatten_background, robust_sigma
+from .segment import _bin_inplane, breast_mask_2d, flatten_background
 from .tree import DuctTree
 
-__all__ = ["Lump", "LumpOptions", "lump_contrast", "find_lumps", "lump_findings", "reconcile_with_lumps"]
+__all__ = ["Lump", "LumpOptions", "lump_contrast", "find_lumps", "lump_findings", "reconcile_with_lumps",
+           "pool_width_needed_mm"]
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,10 @@ class LumpOptions:
         A lump farther than this (in-plane, beyond its own half-length) from every duct
         of the tree is not on the opacified tree and is not reported.
     cyst_ratio, cyst_margin_mm, ampulla_width_mm, ampulla_reach_mm, ectasia_width_mm, pool_contrast : float
-        What makes a round lump a cyst (see :func:`_is_pool`); the first four as in
-        :class:`reconstruction.findings_detect.FindingOptions`.
+        What makes a round lump a cyst (see :func:`_is_pool`).  All but
+        ``pool_contrast`` are shared with the centreline reading:
+        :class:`reconstruction.findings_detect.FindingOptions` takes its defaults from
+        here and passes its values back.
     """
 
     grid_mm: float = 0.25
@@ -178,7 +181,7 @@ def lump_contrast(array: np.ndarray, frame: ImageFrame, tree: DuctTree, *,
     q[:, 2] = q[:, 2].clip(0, crop.shape[2] - 1)
     best = ndimage.maximum_filter1d(flat, size=3, axis=0)
     level = float(np.median(best[q[:, 0], q[:, 1], q[:, 2]]))
-    if not level > 0 or not robust_sigma(flat[:, breast] if breast.any() else flat) > 0:
+    if not level > 0:
         return None
     return flat / level, cframe, level
 
@@ -418,16 +421,30 @@ def _typical_duct_width(tree: DuctTree, system: int) -> float:
     return 2.0 * float(np.median(np.concatenate(rad))) if rad else 0.0
 
 
+def pool_width_needed_mm(duct_mm: float, center_mm: np.ndarray, nipple_mm: np.ndarray | None, *,
+                         cyst_ratio: float, cyst_margin_mm: float, ampulla_width_mm: float,
+                         ampulla_reach_mm: float) -> float:
+    """How wide a pool must be to be a cyst (both readings ask this).
+
+    ``cyst_ratio`` times the duct and ``cyst_margin_mm`` more than it; within
+    ``ampulla_reach_mm`` of the nipple, where the main duct normally widens to
+    ``ampulla_width_mm``, also that widening plus the margin.
+    """
+    need = max(cyst_ratio * duct_mm, duct_mm + cyst_margin_mm)
+    if nipple_mm is not None and np.linalg.norm(np.asarray(center_mm) - nipple_mm) <= ampulla_reach_mm:
+        need = max(need, ampulla_width_mm + cyst_margin_mm)
+    return need
+
+
 def _is_pool(lump: Lump, duct_mm: float, tree: DuctTree, opt: LumpOptions) -> bool:
-    """Whether a round lump is a cyst: much wider than its system's ducts
-    (``cyst_ratio`` times, and ``cyst_margin_mm`` more) and than any normal duct
-    (``ectasia_width_mm`` plus the margin), wider still within the ampulla's
-    reach of the nipple (where the main duct normally widens to ``ampulla_width_mm``),
-    and much brighter than the ducts (deep along the beam as well: a pool, not the
-    overlap of ducts' blur where they meet)."""
-    need = max(opt.cyst_ratio * duct_mm, duct_mm + opt.cyst_margin_mm, opt.ectasia_width_mm + opt.cyst_margin_mm)
-    if tree.nipple_mm is not None and np.linalg.norm(lump.center_mm - tree.nipple_mm) <= opt.ampulla_reach_mm:
-        need = max(need, opt.ampulla_width_mm + opt.cyst_margin_mm)
+    """Whether a round lump is a cyst: as wide as :func:`pool_width_needed_mm` asks and
+    wider than any normal duct (``ectasia_width_mm`` plus the margin: its system's median
+    duct is no reference for the duct it sits on), and much brighter than the ducts (deep
+    along the beam as well: a pool, not the overlap of ducts' blur where they meet)."""
+    need = max(pool_width_needed_mm(duct_mm, lump.center_mm, tree.nipple_mm, cyst_ratio=opt.cyst_ratio,
+                                    cyst_margin_mm=opt.cyst_margin_mm, ampulla_width_mm=opt.ampulla_width_mm,
+                                    ampulla_reach_mm=opt.ampulla_reach_mm),
+               opt.ectasia_width_mm + opt.cyst_margin_mm)
     return lump.width_mm >= need and lump.peak_contrast >= opt.pool_contrast
 
 
