@@ -9,7 +9,9 @@ and wanders into the lump's out-of-focus blur above and below it (so one lesion 
 two or three).  Seen slice by slice in the volume they are unmistakable:
 
 * a **filling defect** is a dark hole enclosed by the lump's contrast in the slices
-  through it (the void of a non-obstructing papilloma, with contrast flowing round it);
+  through it (the void of a non-obstructing papilloma, with contrast flowing round it),
+  or a round dark defect the column stops at, cupped by its meniscus (an obstructing
+  papilloma: see :mod:`reconstruction.lesions_cups`);
 * a **cyst** is a lump with no hole that is round where it is in focus;
 * anything else wide (an elongated lump with no hole: an ectatic segment, the ampulla)
   is left to the along-the-duct ectasia reading, which knows the duct's calibre.
@@ -33,6 +35,7 @@ import numpy as np
 from scipy import ndimage
 
 from .findings import Finding
+from .lesions_cups import find_cups
 from .frame import ImageFrame
 from .segment import _bin_inplane, breast_mask_2d, flatten_background
 from .tree import DuctTree
@@ -76,6 +79,14 @@ class LumpOptions:
     max_tree_distance_mm : float
         A lump farther than this (in-plane, beyond its own half-length) from every duct
         of the tree is not on the opacified tree and is not reported.
+    max_cup_mm : float
+        Widest obstructing defect searched for.  Its smallest is ``min_width_mm`` and it
+        is no wider than its lump: the column it dams is a lump, distended round it.
+    cup_arc_deg, cup_interior_fraction, cup_beyond_fraction : float
+        A cup's crescent is a contiguous bright arc of at least ``cup_arc_deg``; the
+        defect's inside is darker on average than ``cup_interior_fraction`` of the
+        lump's contrast, and past its open side nothing is brighter than
+        ``cup_beyond_fraction`` of it (see :func:`reconstruction.lesions_cups.find_cups`).
     cyst_ratio, cyst_margin_mm, ampulla_width_mm, ampulla_reach_mm, ectasia_width_mm, pool_contrast : float
         What makes a round lump a cyst (see :func:`_is_pool`).  All but
         ``pool_contrast`` are shared with the centreline reading:
@@ -97,6 +108,10 @@ class LumpOptions:
     focus_level: float = 0.85
     blur_slope: float = 0.6
     max_tree_distance_mm: float = 3.0
+    max_cup_mm: float = 8.0
+    cup_arc_deg: float = 120.0
+    cup_interior_fraction: float = 0.3
+    cup_beyond_fraction: float = 0.3
     cyst_ratio: float = 2.0
     cyst_margin_mm: float = 1.5
     ampulla_width_mm: float = 3.0
@@ -122,8 +137,11 @@ class Lump:
         Brightest contrast in the lump, in units of the tree's duct contrast.
     holes : list of (center_mm, diameter_mm)
         Enclosed voids of at least ``min_void_mm``.
+    cups : list of (center_mm, diameter_mm)
+        Defects the lump's contrast stops at, cupped by a meniscus (obstructing).
     kind : str
-        ``"filling_defect"`` (it holds a void), ``"cyst"`` (round, no void) or ``"wide"``.
+        ``"filling_defect"`` (it holds a void or a cup), ``"cyst"`` (round, no void) or
+        ``"wide"``.
     footprint_mm : (K, 3) ndarray
         Points of its in-focus outline's region (physical mm, thinned to ~0.5 mm).
     """
@@ -135,6 +153,7 @@ class Lump:
     peak_contrast: float
     holes: list[tuple[np.ndarray, float]] = field(default_factory=list)
     kind: str = "wide"
+    cups: list[tuple[np.ndarray, float]] = field(default_factory=list)
     footprint_mm: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
 
@@ -261,10 +280,24 @@ def find_lumps(contrast: np.ndarray, frame: ImageFrame, *, options: LumpOptions 
         footprint = frame.array_index_to_physical(np.stack([np.full(keep.sum(), float(sl[0].start + kf)),
                                                             sl[1].start + yy[keep], sl[2].start + xx[keep]], 1))
         holes = _holes(sub, contrast[sl], sl, frame, opt)
+        # A defect lies inside the lump, which is about as deep as it is wide (ducts are
+        # round in section): only slices that near its focus show it rather than blur.
+        reach = int(np.ceil(0.5 * width / frame.spacing_zyx[0]))
+        depth = range(kf - reach, kf + reach + 1)
+        # The column a defect dams is distended round it: no defect wider than the lump.
+        found = find_cups(sub, contrast, sl, frame, min_diameter_mm=opt.min_width_mm,
+                          max_diameter_mm=min(opt.max_cup_mm, width),
+                          slices=depth, bright_fraction=opt.void_fraction,
+                          interior_fraction=opt.cup_interior_fraction, min_arc_deg=opt.cup_arc_deg,
+                          max_beyond=opt.cup_beyond_fraction)
+        # A cup where a hole already is, is that hole's rim seen from one side.
+        cups = [(c, d) for c, d in found
+                if not _on_a_hole(c, holes, frame.direction_matrix[:, 2])]
         aspect = length / max(width, 1e-9)
-        kind = "filling_defect" if holes else ("cyst" if aspect <= opt.max_cyst_aspect else "wide")
+        kind = "filling_defect" if holes or cups else ("cyst" if aspect <= opt.max_cyst_aspect else "wide")
         lumps.append(Lump(center_mm=center, width_mm=width, length_mm=length, aspect=aspect,
-                          peak_contrast=float(peaks.max()), holes=holes, kind=kind, footprint_mm=footprint))
+                          peak_contrast=float(peaks.max()), holes=holes, kind=kind, cups=cups,
+                          footprint_mm=footprint))
     return lumps
 
 
@@ -338,6 +371,15 @@ def _merge_holes(holes: list[tuple[np.ndarray, float]], axis: np.ndarray) -> lis
     return kept
 
 
+def _on_a_hole(point_mm: np.ndarray, holes: list[tuple[np.ndarray, float]], axis: np.ndarray) -> bool:
+    """Whether a point lies in-plane within any hole's radius."""
+    for c, d in holes:
+        delta = point_mm - c
+        if np.linalg.norm(delta - (delta @ axis) * axis) <= 0.5 * d:
+            return True
+    return False
+
+
 def _nearest_on_tree(tree: DuctTree, point_mm: np.ndarray, slice_axis: np.ndarray
                      ) -> tuple[int, int, float]:
     """(branch, point index, in-plane distance) of the tree point nearest ``point_mm``.
@@ -387,9 +429,11 @@ def lump_findings(lumps: list[Lump], tree: DuctTree, frame: ImageFrame, *,
             continue
         if tree.nipple_mm is not None and np.linalg.norm(lump.center_mm - tree.nipple_mm) <= nipple_zone_mm:
             continue          # the nipple's own contrast, not a lesion
-        places = [(c, d) for c, d in lump.holes] if lump.kind == "filling_defect" else [
-            (lump.center_mm, max(lump.width_mm, lump.length_mm))]
-        for center, diameter in places:
+        places = ([(c, d, False) for c, d in lump.holes] + [(c, d, True) for c, d in lump.cups]
+                  if lump.kind == "filling_defect" else [(lump.center_mm, max(lump.width_mm, lump.length_mm), False)])
+        for center, diameter, cupped in places:
+            if tree.nipple_mm is not None and np.linalg.norm(center - tree.nipple_mm) <= nipple_zone_mm:
+                continue      # where the ducts open at the nipple, as for the lump itself
             bid, i, dist = _nearest_on_tree(tree, center, axis)
             if dist > 0.5 * lump.length_mm + opt.max_tree_distance_mm:
                 continue
@@ -401,11 +445,17 @@ def lump_findings(lumps: list[Lump], tree: DuctTree, frame: ImageFrame, *,
                        "distance_from_orifice_mm": round(tree.distance_along_duct_mm(bid, i), 1),
                        "read_from": "volume (a lump of contrast wider than the ducts)"}
             if lump.kind == "filling_defect":
-                details["why"] = "a void enclosed by contrast in a lump wider than the ducts"
-                details["void_diameter_mm"] = round(diameter, 2)
                 duct = _typical_duct_width(tree, b.system)
                 details["expansion"] = round(lump.width_mm / duct, 2) if duct > 0 else None
+                details["void_diameter_mm"] = round(diameter, 2)
                 conf = float(np.clip(0.6 + 0.4 * (diameter - opt.min_void_mm) / opt.min_void_mm, 0.6, 1.0))
+                if cupped:
+                    details["why"] = ("the contrast column stops at a round defect, cupped by its meniscus, "
+                                      "in a lump wider than the ducts")
+                    details["obstructing"] = True
+                    details["meniscus"] = "concave"
+                else:
+                    details["why"] = "a void enclosed by contrast in a lump wider than the ducts"
             else:
                 details["why"] = "a round pool of contrast, no void, much wider than the ducts"
                 conf = float(np.clip(0.6 + 0.4 * (opt.max_cyst_aspect - lump.aspect) / 0.5, 0.6, 1.0))
@@ -465,8 +515,8 @@ def _within(point_mm: np.ndarray, places_mm: np.ndarray, radius_mm: float, depth
 def _explains(lump: Lump, finding: Finding, axis: np.ndarray, opt: LumpOptions) -> bool:
     """Whether a lump that made findings explains a finding of the centreline reading.
 
-    A cyst explains anything on it or in its blur.  A lump holding voids explains the
-    voids, bubbles, cysts and cut-offs read at its voids, and the dilation (ectasia)
+    A cyst explains anything on it or in its blur.  A lump holding voids or cups
+    explains the voids, bubbles, cysts and cut-offs read at them, and the dilation (ectasia)
     and pools (cysts) read anywhere on it; another void elsewhere in the same dilated
     duct is another papilloma, and stays."""
     depth = float(lump.center_mm @ axis)
@@ -474,7 +524,7 @@ def _explains(lump: Lump, finding: Finding, axis: np.ndarray, opt: LumpOptions) 
     if lump.kind == "cyst" or finding.kind in ("ectasia", "cyst"):
         return on_lump
     return any(_within(finding.center_mm, c[None], 0.5 * d + 1.0, float(c @ axis), axis, opt)
-               for c, d in lump.holes)
+               for c, d in lump.holes + lump.cups)
 
 
 def reconcile_with_lumps(findings: list[Finding], lumps: list[Lump], from_lumps: list[Finding],
@@ -482,7 +532,8 @@ def reconcile_with_lumps(findings: list[Finding], lumps: list[Lump], from_lumps:
     """The tree reading's findings, less those a lump explains, plus the lumps' findings.
 
     A tree finding of the same kind at the same place as a lump's is kept (it carries
-    the duct's calibre round it) and confirmed.  Otherwise what a lump explains (see
+    the duct's calibre round it) and confirmed; for a cup, the same place in-plane
+    anywhere in its blur (a void the contrast flows round looks cupped out of focus).  Otherwise what a lump explains (see
     :func:`_explains`) gives way to the lump's findings.  An elongated lump with no void
     (ectasia, the ampulla, or ducts that meet and blur into one another) makes no
     finding; the tree reading's cysts on it are its wide lumen, and go.
@@ -497,7 +548,9 @@ def reconcile_with_lumps(findings: list[Finding], lumps: list[Lump], from_lumps:
     kept = []
     added = list(from_lumps)
     for f in findings:
-        same = [g for g in added if g.kind == f.kind and _same_place(f.center_mm, g, axis)]
+        same = [g for g in added if g.kind == f.kind and (
+            _same_place(f.center_mm, g, axis) or (g.details.get("obstructing") and _within(
+                f.center_mm, g.center_mm[None], 0.5 * g.diameter_mm + 1.0, float(g.center_mm @ axis), axis, opt)))]
         if same:
             # The centreline read the lesion the volume shows, with the duct's calibre
             # round it: its measurements stay, the volume's reading confirms them.

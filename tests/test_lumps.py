@@ -70,3 +70,46 @@ def test_a_tree_finding_the_lump_confirms_keeps_its_measurements():
                                options=LumpOptions())
     assert out == [same, elsewhere]
     assert same.details["expansion"] == 2.5 and "confirmed_in_volume" in same.details
+
+
+def _dammed_column(*, flows_on: bool) -> np.ndarray:
+    """A 5 mm duct ending at a round papilloma (3.6 mm across) that fills it: contrast on
+    its near side only (a cup), or also in the duct that goes on past it."""
+    c = np.zeros(SHAPE, np.float32)
+    z, y, x = np.ogrid[:SHAPE[0], :SHAPE[1], :SHAPE[2]]
+    x_mm, y_mm = x * SPACING[0], y * SPACING[1]
+    near = np.abs(z * SPACING[2] - 10.0) <= 2.5
+    c[near & (np.abs(y_mm - 20.0) <= 2.5) & (x_mm >= 10.0) & (x_mm <= 30.0)] = 6.0   # the column
+    if flows_on:
+        c[(np.abs(z * SPACING[2] - 10.0) <= 1.0) & (np.abs(y_mm - 20.0) <= 0.6) & (x_mm > 30.0) & (x_mm <= 45.0)] = 6.0
+    c[near & (np.hypot(x_mm - 30.0, y_mm - 20.0) <= 1.8)] = 0.0                      # the papilloma
+    return c
+
+
+def test_a_column_that_stops_at_a_cupped_defect_is_an_obstruction_at_the_defect():
+    lumps = find_lumps(_dammed_column(flows_on=False), _frame())
+    assert [lp.kind for lp in lumps] == ["filling_defect"]
+    assert lumps[0].holes == []
+    (centre, diameter), = lumps[0].cups
+    assert np.linalg.norm(centre[:2] - [30.0, 20.0]) <= 0.6 and abs(centre[2] - 10.0) <= 1.0
+    assert 3.0 <= diameter <= 4.2
+
+
+def test_contrast_going_on_past_a_defect_is_no_cup():
+    lumps = find_lumps(_dammed_column(flows_on=True), _frame())
+    assert all(lp.cups == [] for lp in lumps)
+
+
+def test_a_cup_reads_as_an_obstructing_filling_defect_on_the_tree():
+    from reconstruction.lesions_lumps import lump_findings
+    from reconstruction.tree import Branch, DuctTree
+    frame = _frame()
+    lumps = find_lumps(_dammed_column(flows_on=False), frame)
+    xs = np.arange(2.0, 28.0, 0.5)
+    duct = Branch(id=0, parent=None, system=0, generation=1, points_mm=np.stack([xs, np.full_like(xs, 20.0),
+                                                                                 np.full_like(xs, 10.0)], 1),
+                  radius_mm=np.full(xs.size, 0.6))
+    tree = DuctTree(branches=[duct], nipple_mm=np.array([2.0, 20.0, 10.0]))
+    (finding,) = lump_findings(lumps, tree, frame)
+    assert finding.kind == "filling_defect" and finding.details["obstructing"] is True
+    assert np.linalg.norm(finding.center_mm[:2] - [30.0, 20.0]) <= 0.6
