@@ -37,11 +37,6 @@ WRONG_PROCEDURE: dict[str, str] = {
         "reconstruction: a tip ends 1.2 mm from the cut-off, but the tree's radius over its last 8 mm "
         "(0.30 mm; the true duct's is 0.49) is within 1.5 radius steps of the system's other tips "
         "(median 0.21 mm), so it is not read as a cut-off and nothing is found: 'none'",
-    "obstructing-papilloma":
-        "reconstruction: the tree passes 1.6 mm from the papilloma but no tip ends at it: its two tips "
-        "run on 31-33 mm past it into the blur of the obstructed column, 20 mm above and below its "
-        "depth, so nothing is found: 'none'.  It was right before the tree's rails were removed only "
-        "through a marginal finding 24 mm off in depth",
 }
 
 
