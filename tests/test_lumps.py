@@ -113,3 +113,10 @@ def test_a_cup_reads_as_an_obstructing_filling_defect_on_the_tree():
     (finding,) = lump_findings(lumps, tree, frame)
     assert finding.kind == "filling_defect" and finding.details["obstructing"] is True
     assert np.linalg.norm(finding.center_mm[:2] - [30.0, 20.0]) <= 0.6
+
+
+def test_the_crescent_is_the_longest_run_round_the_circle():
+    from reconstruction.lesions_cups import longest_circular_run
+    assert longest_circular_run(np.array([True, False, False, True, True])) == 3    # wraps round
+    assert longest_circular_run(np.ones(8, bool)) == 8
+    assert longest_circular_run(np.zeros(8, bool)) == 0
