@@ -33,8 +33,8 @@ from .frame import ImageFrame
 __all__ = ["find_cups", "longest_circular_run"]
 
 _ANGLES = np.deg2rad(np.arange(0.0, 360.0, 5.0))
-# Half-width of the sector past the open side that must be free of contrast: well inside
-# the opening a crescent of at most 240 degrees leaves.
+# Half-width of the sector past the open side that must be free of contrast: the middle
+# of the opening, inside any gap wider than 80 degrees (a crescent of up to 280).
 _OPEN_HALF_DEG = 40.0
 # Circles tried per slice: a duct's straight edges give many (inscribed between them),
 # so the defect's may rank well below the first few.
