@@ -101,8 +101,9 @@ def _circles_in_slice(contrast: np.ndarray, lump: np.ndarray, radii_px: np.ndarr
         xs = col + (r + band_mm) * np.cos(_ANGLES) / spacing
         values = ndimage.map_coordinates(contrast, [ys, xs], order=1, mode="constant", cval=0.0)
         in_lump = ndimage.map_coordinates(own.astype(float), [ys, xs], order=0, mode="constant", cval=0.0) > 0.5
-        # ... and the edge is the circle's: just inside it, along the crescent, it is dark
-        # (a circle straddling a duct's straight edge sees contrast on both sides).
+        # The crescent: bright just outside the circle, in the lump's own contrast, and
+        # dark just inside it (the edge is the circle's: a circle straddling a duct's
+        # straight edge sees contrast on both sides).
         ys_in = row + max(r - band_mm, 0.0) * np.sin(_ANGLES) / spacing
         xs_in = col + max(r - band_mm, 0.0) * np.cos(_ANGLES) / spacing
         inner = ndimage.map_coordinates(contrast, [ys_in, xs_in], order=1, mode="constant", cval=0.0)

@@ -35,8 +35,8 @@ import numpy as np
 from scipy import ndimage
 
 from .findings import Finding
-from .lesions_cups import find_cups
 from .frame import ImageFrame
+from .lesions_cups import find_cups
 from .segment import _bin_inplane, breast_mask_2d, flatten_background
 from .tree import DuctTree
 
@@ -531,9 +531,8 @@ def reconcile_with_lumps(findings: list[Finding], lumps: list[Lump], from_lumps:
                          frame: ImageFrame, *, options: LumpOptions | None = None) -> list[Finding]:
     """The tree reading's findings, less those a lump explains, plus the lumps' findings.
 
-    A tree finding of the same kind at the same place as a lump's is kept (it carries
-    the duct's calibre round it) and confirmed; for a cup, the same place in-plane
-    anywhere in its blur (a void the contrast flows round looks cupped out of focus).  Otherwise what a lump explains (see
+    A tree finding of the same lesion as a lump's (see :func:`_same_lesion`) is kept (it
+    carries the duct's calibre round it) and confirmed.  Otherwise what a lump explains (see
     :func:`_explains`) gives way to the lump's findings.  An elongated lump with no void
     (ectasia, the ampulla, or ducts that meet and blur into one another) makes no
     finding; the tree reading's cysts on it are its wide lumen, and go.
@@ -548,9 +547,7 @@ def reconcile_with_lumps(findings: list[Finding], lumps: list[Lump], from_lumps:
     kept = []
     added = list(from_lumps)
     for f in findings:
-        same = [g for g in added if g.kind == f.kind and (
-            _same_place(f.center_mm, g, axis) or (g.details.get("obstructing") and _within(
-                f.center_mm, g.center_mm[None], 0.5 * g.diameter_mm + 1.0, float(g.center_mm @ axis), axis, opt)))]
+        same = [g for g in added if _same_lesion(f, g, axis, opt)]
         if same:
             # The centreline read the lesion the volume shows, with the duct's calibre
             # round it: its measurements stay, the volume's reading confirms them.
@@ -565,6 +562,19 @@ def reconcile_with_lumps(findings: list[Finding], lumps: list[Lump], from_lumps:
             continue
         kept.append(f)
     return kept + added
+
+
+def _same_lesion(finding: Finding, from_lump: Finding, axis: np.ndarray, opt: LumpOptions) -> bool:
+    """Whether a tree finding and a lump's describe one lesion: the same kind at the same
+    place; for a cup, the same place in-plane anywhere in its blur (out of focus, a void
+    that contrast flows round looks cupped)."""
+    if finding.kind != from_lump.kind:
+        return False
+    if _same_place(finding.center_mm, from_lump, axis):
+        return True
+    c = from_lump.center_mm
+    return bool(from_lump.details.get("obstructing")) and _within(
+        finding.center_mm, c[None], 0.5 * from_lump.diameter_mm + 1.0, float(c @ axis), axis, opt)
 
 
 def _same_place(point_mm: np.ndarray, finding: Finding, axis: np.ndarray, *, depth_mm: float = 3.0) -> bool:
