@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reconstruction.depth_refine import duct_strokes, refine_tree_depths, ridge_profiles
+from reconstruction.depth_refine import duct_strokes, refine_tree_depths, ridge_profiles, viterbi_depth
 from reconstruction.frame import ImageFrame
 from reconstruction.tree import Branch, DuctSystem, DuctTree
 
@@ -61,6 +61,17 @@ def test_ridge_peaks_at_the_in_focus_slice_although_the_centreline_is_off_axis()
         assert np.all(np.argmax(ridge, axis=1) == 20), off
 
 
+def test_where_the_duct_gives_no_focus_the_depth_stays_level():
+    # 8 mm of a duct in focus at 12 mm, then 22 mm where only broad out-of-focus haze
+    # rises gently with depth (0.02 noise units per mm): the haze must not pull the
+    # duct up through the slices (it did, to 28.5 mm, without the tilt prior).
+    z = np.arange(60) * 0.5
+    prof = np.tile(0.02 * z, (30, 1))
+    prof[:8] += 5 * np.exp(-0.5 * ((z - 12.0) / 1.0) ** 2)
+    assert np.all(viterbi_depth(prof, dz_mm=0.5, ds_mm=1.0) == 12.0)
+    assert viterbi_depth(prof, dz_mm=0.5, ds_mm=1.0, tilt_cost=0.0)[-1] > 20.0
+
+
 def test_a_centreline_at_the_wrong_depth_is_moved_to_the_duct():
     frame = ImageFrame.identity(SHAPE[::-1], spacing=SPACING_ZYX[::-1])
     true_depth = 15.0 + 8.0 * np.arange(SHAPE[2]) * SPACING_ZYX[2] / (SHAPE[2] * SPACING_ZYX[2])  # 15 -> 23 mm
@@ -93,6 +104,42 @@ def test_a_side_branch_stays_attached_to_its_parent():
     new, _ = refine_tree_depths(tree, c, frame)
     np.testing.assert_allclose(new.branches[1].points_mm[0], new.branches[0].points_mm[-1], atol=1e-6)
     assert abs(depth_of(frame, new.branches[0].points_mm[-1:])[0] - 20.0) <= 1.0
+
+
+def _duct_along_y(x_mm: float, y_mm: tuple[float, float], depth_mm: float, height: float) -> np.ndarray:
+    """Noise-free contrast of a duct along y at ``x_mm`` (same depth response as above)."""
+    nz, ny, nx = SHAPE
+    x = np.arange(nx) * SPACING_ZYX[2] - x_mm
+    d = np.abs(np.arange(nz) * SPACING_ZYX[0] - depth_mm)[:, None]
+    sig = 0.3 + 0.35 * d
+    across = height * 0.3 / sig * np.exp(-0.5 * (x[None, :] / sig) ** 2)          # (nz, nx)
+    y = np.arange(ny) * SPACING_ZYX[1]
+    inside = ((y >= y_mm[0]) & (y <= y_mm[1])).astype(np.float32)
+    return (across[:, None, :] * inside[None, :, None]).astype(np.float32)
+
+
+def test_a_junction_takes_the_depth_its_side_branch_is_seen_at():
+    # A short root (along y) lies over two ridges, a slightly stronger one at 28 mm and one
+    # at 12 mm; the 30 mm side branch leaving its end (along x) is in focus at 12 mm only.
+    # Alone the root would take 28 mm and bend its side branch down to 12; decided with
+    # the side branch's evidence, the junction is at 12 mm and the side branch level.
+    frame = ImageFrame.identity(SHAPE[::-1], spacing=SPACING_ZYX[::-1])
+    depths = np.where(np.arange(SHAPE[2]) * SPACING_ZYX[2] >= 10.0, 12.0, 1e3)   # starts at x = 10
+    c = (dbt_like_contrast(depths, 8.0, noise=0.3)
+         + _duct_along_y(10.0, (2.0, 8.0), 12.0, 8.0) + _duct_along_y(10.0, (2.0, 8.0), 28.0, 10.0))
+    ys = np.linspace(2.0, 8.0, 16)
+    root_q = np.stack([np.full_like(ys, 20.0), ys, np.full_like(ys, 10.0)], axis=1)
+    xs = np.linspace(10.0, 40.0, 76)
+    side_q = np.stack([np.full_like(xs, 20.0), np.full_like(xs, 8.0), xs], axis=1)
+    tree = DuctTree(branches=[Branch(id=0, system=0, parent=None, points_mm=frame.array_mm_to_physical(root_q),
+                                     radius_mm=np.full(len(ys), 0.3)),
+                              Branch(id=1, system=0, parent=0, generation=2,
+                                     points_mm=frame.array_mm_to_physical(side_q), radius_mm=np.full(len(xs), 0.3))],
+                    systems=[DuctSystem(id=0, orifice_mm=frame.array_mm_to_physical(root_q[:1])[0])])
+    new, _ = refine_tree_depths(tree, c, frame)
+    assert abs(depth_of(frame, new.branches[0].points_mm[-1:])[0] - 12.0) <= 1.0
+    side = depth_of(frame, new.branches[1].points_mm)
+    assert np.all(np.abs(side[5:] - 12.0) <= 1.0), side
 
 
 def test_strokes_continue_straight_through_a_junction():

@@ -127,6 +127,8 @@ def test_another_array_layout_gives_the_same_tree(sample_of):
         # few skeleton voxels and, downstream, which edge of a depth ladder is kept: measured
         # 0.00 recall and 0.075 precision apart on this volume while its branch piece whose
         # junction is not seen founded a false second system; 0.100 recall and 0.036
-        # precision apart since that piece joins the tree (reference 0.828, swapped 0.728).
-        assert abs(got.recall - ref.recall) <= 0.12 and abs(got.precision - ref.precision) <= 0.1, \
+        # precision apart since that piece joins the tree (reference 0.828, swapped 0.728);
+        # 0.049 and 0.027 apart (mirrored 0.014 and 0.005) since each junction's depth
+        # weighs the ducts beyond it (reference 0.789/0.763, swapped 0.740/0.790).
+        assert abs(got.recall - ref.recall) <= 0.08 and abs(got.precision - ref.precision) <= 0.06, \
             (mirror_x, swap_xy, got.line(), ref.line())
