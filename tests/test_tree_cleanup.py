@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reconstruction.depth_prune import prune_redundant_tips
+from reconstruction.depth_prune import prune_dark_tips, prune_redundant_tips
 from reconstruction.frame import ImageFrame
 from reconstruction.tree import Branch, DuctSystem, DuctTree
 from reconstruction.tree_raster import tree_labelmap
@@ -52,6 +52,22 @@ def test_two_rails_covering_each_other_keep_the_longer():
     short_rail = np.vstack([root[-1:], line([10.5, 0.2, 5], [24, 0.2, 5])])
     tree, _ = prune_redundant_tips(tree_of([(None, root), (0, short_rail), (0, long_rail)]))
     assert len(tree.branches) == 1 and np.isclose(tree.branches[0].length_mm, 25.0, atol=0.2)
+
+
+def test_a_tip_with_no_contrast_where_it_lies_is_removed_and_a_faint_duct_kept():
+    # Contrast (noise units) on a 1 mm x 0.2 mm grid: the root and one side duct are
+    # opacified (a faint 3 sigma one), the other tip was placed in a slice with nothing.
+    frame = ImageFrame.identity((200, 100, 20), spacing=(0.2, 0.2, 1.0))
+    contrast = np.zeros((20, 100, 200), np.float32)
+    contrast[5, 50, 0:100] = 8.0                 # root along x at y = 10, depth 5
+    contrast[5, 50:90, 50] = 3.0                 # faint side duct along y from x = 10
+    root = line([0, 10, 5], [10, 10, 5])
+    faint = line([10, 10, 5], [10, 17.8, 5])
+    dark = np.vstack([root[-1:], line([10.4, 10, 9], [19, 10, 9])])   # 4 mm above the root's duct
+    tree, notes = prune_dark_tips(tree_of([(None, root), (0, faint), (0, dark)]), contrast, frame)
+    assert len(tree.branches) == 1 and np.isclose(tree.branches[0].length_mm, 17.8, atol=0.3), \
+        "the dark tip goes, the root and the faint duct are merged into one branch"
+    assert len(notes) == 1 and "no contrast" in notes[0]
 
 
 def test_labelmap_follows_the_centreline_depth_and_labels_systems():
