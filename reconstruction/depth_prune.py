@@ -173,11 +173,22 @@ def _drop_redundant_once(tree: DuctTree, reach_radii: float, min_reach_mm: float
     return removed
 
 
-def prune_tip_artefacts(tree: DuctTree, *, slice_axis: np.ndarray) -> tuple[DuctTree, list[str], list[str]]:
-    """Steep tips and rails removed, alternated until neither removes anything.
+def prune_tip_artefacts(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame
+                        ) -> tuple[DuctTree, list[str], list[str], list[str]]:
+    """Steep tips, rails and dark tips removed, alternated until none removes anything.
 
     Removing a rail merges its parent with the surviving child, and the merged tip may
-    run along the slice axis; removing a steep tip can leave a rail as a tip.
+    run along the slice axis; removing a steep or dark tip can leave a rail, a steep tip
+    or a dark tip behind it.
+
+    Parameters
+    ----------
+    tree : DuctTree
+        Depths decided (:func:`~reconstruction.depth_refine.refine_tree_depths`).
+    contrast : (nz, ny, nx) ndarray
+        Flattened contrast (noise units) on ``frame``'s grid.
+    frame : ImageFrame
+        Its third axis is the slice axis.
 
     Returns
     -------
@@ -186,16 +197,24 @@ def prune_tip_artefacts(tree: DuctTree, *, slice_axis: np.ndarray) -> tuple[Duct
         Removals of tips running along the slice axis.
     rails : list of str
         Removals of tips lying along other branches.
+    dark : list of str
+        Removals of tips with no contrast along them.
     """
+    slice_axis = frame.direction_matrix[:, 2]
     steep: list[str] = []
     rails: list[str] = []
+    dark: list[str] = []
     while True:
         tree, a = prune_depth_artefacts(tree, slice_axis=slice_axis)
         tree, b = prune_redundant_tips(tree)
+        c: list[str] = []
+        if not b:
+            tree, c = prune_dark_tips(tree, contrast, frame)
         steep += a
         rails += b
-        if not b:
-            return tree, steep, rails
+        dark += c
+        if not b and not c:
+            return tree, steep, rails, dark
 
 
 def prune_dark_tips(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame, *,
@@ -239,4 +258,5 @@ def prune_dark_tips(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame, *,
                              f"no opacified duct where its depth was decided")
         if not dark:
             return tree, lines
-        tree = _merge_single_children(tree.with_branches([b.id for b in tree.branches if b.id not in set(dark)]))
+        gone = set(dark)
+        tree = _merge_single_children(tree.with_branches([b.id for b in tree.branches if b.id not in gone]))

@@ -36,15 +36,22 @@ Everything is plain numpy on the segmentation's working grid.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
 from .frame import ImageFrame
-from .tree import DuctTree, arc_length, end_direction, resample_polyline
+from .tree import Branch, DuctTree, arc_length, end_direction, resample_polyline
 from .treebuild import z_uncertainty_mm
 
 __all__ = ["viterbi_depth", "start_depth_costs", "refine_depth", "ridge_profiles", "duct_strokes", "refine_tree_depths"]
+
+
+def _unary(profiles: np.ndarray, ds_mm: float, extra_cost: np.ndarray | None) -> np.ndarray:
+    """Cost of each (row, depth): the evidence collected over a row, negated, plus ``extra_cost``."""
+    unary = -np.asarray(profiles, dtype=np.float64) * ds_mm
+    return unary if extra_cost is None else unary + extra_cost
 
 
 def _slope_grid(dz_mm: float, ds_mm: float, max_slope: float, bend_cost: float,
@@ -128,14 +135,11 @@ def viterbi_depth(profiles: np.ndarray, *, dz_mm: float, ds_mm: float, max_slope
     >>> bool(np.all(np.abs(d - true) <= 0.75))        # slope quantised to the grid
     True
     """
-    p = np.asarray(profiles, dtype=np.float64)
-    n, m = p.shape
+    unary = _unary(profiles, ds_mm, extra_cost)
+    n, m = unary.shape
     if n == 0:
         return np.zeros(0)
     depth = np.arange(m) * dz_mm
-    unary = -p * ds_mm
-    if extra_cost is not None:
-        unary = unary + extra_cost
     if start_mm is not None:
         unary[0] = unary[0] + pin_weight * (depth - start_mm) ** 2
     shifts, step = _slope_grid(dz_mm, ds_mm, max_slope, bend_cost, tilt_cost)
@@ -179,13 +183,10 @@ def start_depth_costs(profiles: np.ndarray, *, dz_mm: float, ds_mm: float, max_s
     >>> float(z[np.argmin(start_depth_costs(prof, dz_mm=0.5, ds_mm=1.0))])
     8.0
     """
-    p = np.asarray(profiles, dtype=np.float64)
-    n, m = p.shape
+    unary = _unary(profiles, ds_mm, extra_cost)
+    n, m = unary.shape
     if n == 0:
         return np.zeros(m)
-    unary = -p * ds_mm
-    if extra_cost is not None:
-        unary = unary + extra_cost
     shifts, step = _slope_grid(dz_mm, ds_mm, max_slope, bend_cost, tilt_cost)
     cost, _ = _forward(unary[::-1], shifts, step)
     at_start = cost.min(axis=0)
@@ -349,6 +350,24 @@ def duct_strokes(tree: DuctTree, slice_axis: np.ndarray, *, max_turn_deg: float 
     return strokes
 
 
+@dataclass
+class _Stroke:
+    """One stroke's depth evidence and where its branches lie along it."""
+
+    branches: list[Branch]          # root end first
+    first: np.ndarray               # index of each branch's first point in the stroke's points
+    along: np.ndarray               # arc length of the stroke's points
+    fine_along: np.ndarray          # arc length of the cross-section samples
+    row_pos: np.ndarray             # fractional Viterbi row of each cross-section sample
+    rows: np.ndarray                # (n_rows, n_depths) ridge evidence
+    ds: float                       # path length per row
+    end_rows: np.ndarray            # row of each branch's last point (where side branches join)
+    extra: np.ndarray = field(init=False)   # side branches' messages, row by row
+
+    def __post_init__(self) -> None:
+        self.extra = np.zeros_like(self.rows)
+
+
 def refine_tree_depths(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame, *,
                        flank_mm: float = 0.5, step_mm: float = 1.0, sample_mm: float = 0.2,
                        depth_upsample: int = 4, bend_cost: float = 3.0, tilt_cost: float = 2.0,
@@ -414,34 +433,31 @@ def refine_tree_depths(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame, 
         # consecutive branches of a stroke share their joining point
         first = np.concatenate([[0], np.cumsum([len(b.points_mm) - 1 for b in branches])])
         end_rows = np.round(along[first[1:]] / along[-1] * (n_rows - 1)).astype(int)
-        strokes.append(dict(branches=branches, along=along, fine_along=fine_along, row_pos=row_pos,
-                            rows=rows, extra=np.zeros_like(rows), first=first, end_rows=end_rows,
-                            ds=max(fine_along[-1] / max(n_rows - 1, 1), 1e-6)))
-    where_ends = {b.id: (k, st["end_rows"][j]) for k, st in enumerate(strokes)
-                  for j, b in enumerate(st["branches"])}
+        strokes.append(_Stroke(branches=branches, first=first, along=along, fine_along=fine_along,
+                               row_pos=row_pos, rows=rows, ds=max(fine_along[-1] / max(n_rows - 1, 1), 1e-6),
+                               end_rows=end_rows))
+    where_ends = {b.id: (k, st.end_rows[j]) for k, st in enumerate(strokes) for j, b in enumerate(st.branches)}
     opts = dict(dz_mm=dz, bend_cost=bend_cost, tilt_cost=tilt_cost, pin_weight=pin_weight)
     # 2. Leaves to root: each side branch tells its parent's junction which depths suit it,
     #    so a junction's depth weighs every duct beyond it, not its parent alone.
     for st in reversed(strokes):
-        parent = st["branches"][0].parent
+        parent = st.branches[0].parent
         if parent is None or parent not in where_ends:
             continue
         k, row = where_ends[parent]
-        strokes[k]["extra"][row] += start_depth_costs(st["rows"], ds_mm=st["ds"], extra_cost=st["extra"], **opts)
+        strokes[k].extra[row] += start_depth_costs(st.rows, ds_mm=st.ds, extra_cost=st.extra, **opts)
     # 3. Root to leaves: each stroke's best path, its start pinned to its (decided) parent.
     moved = []
     for st in strokes:
-        branches, rows, ds = st["branches"], st["rows"], st["ds"]
-        head = branches[0]
+        head = st.branches[0]
         start = None
         if head.parent is not None:
             start = float(frame.physical_to_array_mm(out.branches[head.parent].points_mm[-1])[0])
-        coarse = viterbi_depth(rows, ds_mm=ds, start_mm=start, extra_cost=st["extra"], **opts)
-        depth = refine_depth(rows, coarse, dz_mm=dz, ds_mm=ds)
-        n_rows = len(rows)
-        new_depth = np.interp(st["along"], st["fine_along"], np.interp(st["row_pos"], np.arange(n_rows), depth))
-        first = st["first"]
-        for j, b in enumerate(branches):
+        coarse = viterbi_depth(st.rows, ds_mm=st.ds, start_mm=start, extra_cost=st.extra, **opts)
+        depth = refine_depth(st.rows, coarse, dz_mm=dz, ds_mm=st.ds)
+        new_depth = np.interp(st.along, st.fine_along, np.interp(st.row_pos, np.arange(len(st.rows)), depth))
+        first = st.first
+        for j, b in enumerate(st.branches):
             qb = frame.physical_to_array_mm(b.points_mm)
             old = qb[:, 0].copy()
             qb[:, 0] = new_depth[first[j]:first[j] + len(b.points_mm)]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .depth_prune import prune_dark_tips, prune_tip_artefacts
+from .depth_prune import prune_tip_artefacts
 from .depth_refine import refine_tree_depths
 from .orifices import drop_stub_systems, extend_to_nipple, find_orifices
 from .segment import Segmentation, segment_lumen
@@ -87,14 +87,7 @@ def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
     say("pruning depth artefacts", 0.9)
     # Only now, with every duct at its own in-focus depth, are the rails of one smeared
     # lumen on top of each other (two ducts crossing in projection are not).
-    # Removing a dark tip can leave its parent a steep tip or a rail: alternate until none goes.
-    pruned, rails, dark = [], [], []
-    while True:
-        tree, steep, rail = prune_tip_artefacts(tree, slice_axis=volume.frame.direction_matrix[:, 2])
-        tree, unlit = prune_dark_tips(tree, seg.contrast, seg.frame)
-        pruned, rails, dark = pruned + steep, rails + rail, dark + unlit
-        if not unlit:
-            break
+    tree, pruned, rails, dark = prune_tip_artefacts(tree, seg.contrast, seg.frame)
     tree, stubs = drop_stub_systems(tree, report)
     report.notes.extend(stubs)
     stems = extend_to_nipple(tree, report, nipple)
