@@ -148,7 +148,9 @@ class FindingOptions:
         thickness, so the lumen round either is among the brightest of the tree.  A void
         whose in-plane widening is not matched by that brightness lies in an ordinary
         duct: two ducts crossing at different depths, or the gap between neighbours
-        that an imperfect tree ran through.
+        that an imperfect tree ran through.  An ectatic segment, wider than
+        ``ectasia_width_mm``, is held to the same brightness (two ordinary ducts side by
+        side read as one wide lumen no brighter than either).
     defect_reference_branches : int
         The typical duct contrast needs at least this many measured branches; with
         fewer (a single duct) ``defect_relative_contrast`` is not applied.
@@ -667,7 +669,8 @@ def _tip_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: Find
 
 # --------------------------------------------------------------------------- ectasia
 def _ectasia_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: FindingOptions,
-                      excluded: list[tuple[np.ndarray, float]], zones: list[dict]) -> list[Finding]:
+                      excluded: list[tuple[np.ndarray, float]], zones: list[dict],
+                      typical_cnr: float = float("nan")) -> list[Finding]:
     segments = []
     for bid, v in views.items():
         prof, rows = v.profile, v.rows
@@ -714,6 +717,14 @@ def _ectasia_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: 
             owner.details.setdefault("dilated_segments", []).append(
                 {"branch": int(bid), "width_mm": round(wmax, 2), "from_orifice_mm": [round(d_lo, 1), round(d_hi, 1)]})
             continue
+        # A duct dilated past 2 mm is thicker than the ducts round it, and ducts thinner
+        # than the depth blur image brighter the thicker they are: an ectatic segment is
+        # among the brightest of the tree.  Two ordinary ducts side by side (a branch
+        # point, or a neighbour the tree missed) read as one wide lumen no brighter than
+        # either.
+        cnr = float(np.median(v.rows.level[a: bb + 1])) / prof.noise if prof.noise > 0 else float("nan")
+        if not _bright_enough(cnr, typical_cnr, opt):
+            continue
         ref = _surrounding_calibre(tree, views, bid, a, bb)
         rel = wmax / ref if np.isfinite(ref) and ref > 0 else float("nan")
         # At the ampulla the duct widens normally (to about twice its calibre): ectasia
@@ -731,6 +742,7 @@ def _ectasia_findings(tree: DuctTree, views: dict[int, BranchView], frame, opt: 
                                     "at_ampulla": bool(thr == opt.ampulla_width_mm),
                                     "segment_length_mm": round((bb - a + 1) * prof.step_mm, 1),
                                     "surrounding_calibre_mm": _r(ref, 2), "relative_width": _r(rel, 2),
+                                    "relative_contrast": _r(cnr / typical_cnr, 2) if typical_cnr > 0 else None,
                                     "distance_from_orifice_mm": round(float(v.orifice_distance_mm[k]), 1),
                                     "measured": "in-plane edge-to-edge width"}))
     return _merge_ectasia(out)
@@ -881,7 +893,7 @@ def detect_findings(volume: Volume, tree: DuctTree, *, lumen_mask: np.ndarray | 
             r = 0.5 * f.diameter_mm
             zones.append({"finding": f, "branch": f.branch, "from_mm": d - r - opt.defect_dilation_reach_mm,
                           "near_mm": d - r - 3.0, "to_mm": d + r + 3.0})
-    findings += _ectasia_findings(tree, views, frame, opt, excluded, zones)
+    findings += _ectasia_findings(tree, views, frame, opt, excluded, zones, typical_cnr)
     findings = _with_lumps(findings, array, frame, tree, opt)
     findings = [f for f in findings if f.is_artefact or f.confidence >= opt.report_threshold]
     for f in findings:

@@ -43,9 +43,11 @@ AXIS_Y, AXIS_Z = 9.0, 15.0            # the duct runs along x at this (y, z), mm
 
 
 def _phantom(*, radius: np.ndarray, voids=(), pools=(), end_x: float = 55.0, seed: int = 0,
-             z_sigma_mm: float = 2.5) -> Volume:
+             z_sigma_mm: float = 2.5, neighbour: tuple | None = None) -> Volume:
     """A duct along x (radius given per 0.1 mm of x), voids and pools as (x, r) spheres on
-    its axis, imaged by a crude tomosynthesis: contrast thickness blurred along z."""
+    its axis, imaged by a crude tomosynthesis: contrast thickness blurred along z.
+    ``neighbour`` = (x0, x1, dy, dz, r): a second duct parallel to it from x0 to x1, offset
+    by (dy, dz) mm (not in the tree: a duct the reconstruction missed)."""
     fz = 0.25
     z = np.arange(0, SHAPE_ZYX[0] * 1.0, fz)
     y = np.arange(SHAPE_ZYX[1]) * SPACING_XYZ[1]
@@ -54,6 +56,10 @@ def _phantom(*, radius: np.ndarray, voids=(), pools=(), end_x: float = 55.0, see
     rx = np.interp(X, np.arange(len(radius)) * 0.1, radius)
     d = np.sqrt((Y - AXIS_Y) ** 2 + (Z - AXIS_Z) ** 2)
     occ = ((d <= rx) & (X >= 2.0) & (X <= end_x)).astype(np.float32)
+    if neighbour is not None:
+        x0, x1, dy, dz, r = neighbour
+        dn = np.sqrt((Y - AXIS_Y - dy) ** 2 + (Z - AXIS_Z - dz) ** 2)
+        occ = np.maximum(occ, (dn <= r) & (X >= x0) & (X <= x1))
     for cx, r in pools:
         occ = np.maximum(occ, (((X - cx) ** 2 + (Y - AXIS_Y) ** 2 + (Z - AXIS_Z) ** 2) <= r * r))
     for cx, r in voids:
@@ -190,6 +196,26 @@ def test_filling_defect_needs_a_duct_brighter_than_the_typical_one():
     # is no filling defect.
     found = detect_findings(vol, tree, defect_reference_branches=1, defect_relative_contrast=20.0)
     assert not [g for g in found if g.kind == "filling_defect"]
+
+
+def test_ectasia_is_a_dilated_duct_not_two_ducts_side_by_side():
+    # A 1.8 mm duct dilated to 4 mm over ~12 mm: ectasia (the reference is the tree's own
+    # typical duct, here its one branch).
+    radius = _radius_profile(bumps=[(30.0, 2.0, 4.0)])
+    found = detect_findings(_phantom(radius=radius), _line_tree(radius=radius), defect_reference_branches=1)
+    ect = _near(found, "ectasia", 30.0, tol=6.0)
+    assert len(ect) == 1, found
+    assert ect[0].diameter_mm >= 3.0 and ect[0].details["relative_contrast"] >= 1.6
+    # The same duct undilated, with a second ordinary duct touching it over x 22-38 mm
+    # (side by side at the same depth, missing from the tree): the lumen reads 3.6 mm
+    # wide there, but it is no brighter than one duct, so it is no ectasia.
+    radius = _radius_profile()
+    vol = _phantom(radius=radius, neighbour=(22.0, 38.0, 1.8, 0.0, 0.9))
+    tree = _line_tree(radius=radius)
+    assert not [f for f in detect_findings(vol, tree, defect_reference_branches=1) if f.kind == "ectasia"]
+    # Without the brightness rule (a lone duct has no typical duct to compare with) the
+    # pair is read as ectasia: the rule, not the width, is what tells them apart.
+    assert [f for f in detect_findings(vol, tree) if f.kind == "ectasia"]
 
 
 # ------------------------------------------------------------------------- API shape
