@@ -8,6 +8,7 @@ import numpy as np
 
 from .depth_prune import prune_tip_artefacts
 from .depth_refine import refine_tree_depths
+from .detours import DetourOptions, bridge_detours, locate_bridges
 from .orifices import drop_stub_systems, extend_to_nipple, find_orifices
 from .segment import Segmentation, segment_lumen
 from .topology import TopologyReport
@@ -92,6 +93,25 @@ def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
     report.notes.extend(stubs)
     stems = extend_to_nipple(tree, report, nipple)
     report.notes.extend(stems)
+    # A duct's far side joined to the tree through a touching duct, not across its gap:
+    # bridge the gap so the duct is one chain and distances along it are true.  (Last:
+    # before the pruning, the tips it removes offer bridges of their own.)
+    axis = tuple(float(v) for v in seg.frame.direction_matrix[:, 2])
+    tree, detours = bridge_detours(tree, options=DetourOptions(max_gap_mm=max_gap_mm, slice_axis=axis))
+    for g in detours:
+        g.gap = len(report.gaps)
+        report.gaps.append(g)
+    if detours:
+        report.notes.append(f"{len(detours)} duct(s) reached the long way round (through a duct they touch) "
+                            f"re-hung across their lumen gap: up to {max(g.detour_mm for g in detours):.0f} mm "
+                            "shorter from the orifice.")
+        # Each cut leaves two tips where the two ways met: one may be a stub of a column
+        # along the slice axis, a rail or a dark end, now exposed.
+        tree, more_pruned, more_rails, more_dark = prune_tip_artefacts(tree, seg.contrast, seg.frame)
+        pruned, rails, dark = pruned + more_pruned, rails + more_rails, dark + more_dark
+    # (Pruning renumbered the branches and re-hanging reversed some: say where each
+    # bridged gap lies in the final tree.)
+    locate_bridges(tree, report.gaps)
     tree.validate()
     if pruned:
         # The report above counted branches before pruning: say what changed, and how much.

@@ -98,6 +98,10 @@ class GapBridge:
 
     ``kind`` is "continuation" (tip to tip: the duct goes on beyond the gap) or "side"
     (a piece joining the side of a duct: a branch whose origin was not filled).
+    ``detour_mm`` is set for a gap bridged inside the tree: the piece beyond the gap had
+    been joined to the tree the long way round (through ducts touching it), and the
+    bridge shortened its way from the orifice by this much (the long way was cut where
+    the loop closes; see ``CycleBreak``).
     ``branch`` and ``point_range`` say where the bridge ended up in the tree
     (``Branch.bridged``).
     """
@@ -113,6 +117,7 @@ class GapBridge:
     system: int | None = None
     branch: int | None = None
     point_range: tuple[int, int] | None = None
+    detour_mm: float | None = None
 
 
 @dataclass
@@ -220,8 +225,10 @@ class TopologyReport:
                 where = "" if g.branch is None else (f" on branch {g.branch}, points "
                                                      f"{g.point_range[0]}-{g.point_range[1]}")
                 sysw = "" if g.system is None else f" in system {g.system}"
+                joins = (f"joining a {g.piece_length_mm:.1f} mm piece" if g.detour_mm is None else
+                         f"instead of a way round {g.detour_mm:.1f} mm longer")
                 out.append(f"  Gap{sysw}{where}: {g.length_mm:.1f} mm from {_xyz(g.start_mm)} to "
-                           f"{_xyz(g.end_mm)} ({g.kind}, joining a {g.piece_length_mm:.1f} mm piece).")
+                           f"{_xyz(g.end_mm)} ({g.kind}, {joins}).")
             if len(self.gaps) > max_items:
                 out.append(f"  ... and {len(self.gaps) - max_items} more gaps.")
         else:
