@@ -111,7 +111,9 @@ def locate_lesions(tree: DuctTree, lesions: list[Lesion], *, snap_mm: float = 2.
     A lesion touches a branch when the distance from its centre to the centreline is at
     most ``lesion radius + duct radius + snap_mm``.  A lesion's own ``branch``/``system``
     (from the detector or the merge of marks) wins for its primary place; the systems it
-    touches are still all reported.
+    touches are still all reported.  Where several centrelines of its system pass within
+    the lesion's radius of its centre, its place is on the one that reaches it by the
+    shortest way from the orifice (``arc_mm`` is how far a surgeon follows the duct).
 
     A *stub* system, one with less than ``min_system_length_mm`` of duct, is not an
     opacified ductal system a lesion can be told to lie in: the orifices all open within
@@ -212,6 +214,17 @@ def locate_lesions(tree: DuctTree, lesions: list[Lesion], *, snap_mm: float = 2.
         else:
             bid, sys_, on_duct = None, None, False
 
+        if bid is not None and on_duct:
+            # Several centrelines of the system may pass through the lesion (a duct and a
+            # second route of the reconstruction to it, or a junction): it lies as far
+            # along the duct as the shortest of them says, the way a probe or a surgeon
+            # following the duct from the orifice reaches it.
+            through = [i for i in np.flatnonzero(dist <= les.radius_mm)
+                       if tree.branches[i].system == sys_ and not branch_is_stub[i]]
+            if through:
+                nearest = min(through, key=lambda i: offset[i] + proj[i][1])
+                if offset[nearest] + proj[nearest][1] < offset[bid] + proj[bid][1]:
+                    bid = int(nearest)
         if sys_ is not None:
             touched.add(sys_)
         stubs_touched = tuple(sorted(touched & stubs)) if skip_stubs else ()

@@ -14,6 +14,29 @@ def _text(lines) -> str:
 
 
 # ------------------------------------------------------------------ lesion sites
+def test_lesion_on_two_routes_is_placed_on_the_shorter():
+    # The far side of a duct interrupted at x = 20-23 mm joined the tree round a 68 mm
+    # loop; a second centreline (the duct itself) runs straight through the lesion at
+    # x = 30.  The detector read the lesion on the long way round; it lies 30 mm along
+    # the duct, not ~78.
+    from reconstruction.tree import Branch, DuctSystem, DuctTree
+    from planner.lesions import Lesion
+
+    def duct(i, parent, a, b, r):
+        p = np.linspace(a, b, int(np.linalg.norm(np.subtract(b, a)) / 0.5) + 1)
+        return Branch(i, 0, parent, p, np.full(len(p), r))
+
+    br = [duct(0, None, [0, 0, 30], [20, 0, 30], 0.8), duct(1, 0, [20, 0, 30], [40, 0, 30], 0.8),
+          duct(2, 0, [20, 0, 30], [20, 30, 30], 0.5), duct(3, 2, [20, 30, 30], [40, 10, 30], 0.5),
+          duct(4, 3, [40, 10, 30], [30, 0.3, 30], 0.6)]
+    tree = DuctTree(branches=br, systems=[DuctSystem(0, [0, 0, 30], root_branch=0)])
+    site = locate_lesions(tree, [Lesion(0, "filling_defect", [30, 0, 30], 3.0, system=0, branch=4)])[0]
+    assert site.branch == 1 and abs(site.arc_mm - 30.0) < 0.5
+    # A centreline passing outside the lesion's radius is another duct: not used.
+    site = locate_lesions(tree, [Lesion(0, "filling_defect", [30, 2.5, 30], 3.0, system=0, branch=4)])[0]
+    assert site.branch == 4 and site.arc_mm > 70
+
+
 def test_locate_lesions_on_the_tree():
     t = two_systems()
     sites = locate_lesions(t, [lesion(0, on_branch(t, 1, 15.0)), lesion(1, [60, 60, 60])])
