@@ -57,6 +57,23 @@ class DetourOptions:
     max_steepness: float = 0.6
 
 
+@dataclass
+class _Detour:
+    """A tip to re-hang: bridge from its end to point ``k`` of ``target``, reverse
+    ``chain`` (the tip first) and cut ``cut_branch`` at ``cut_index``."""
+
+    saving_mm: float
+    tip: int
+    target: int
+    k: int
+    gap_mm: float
+    cos_angle: float
+    chain: list[int]
+    cut_branch: int
+    cut_index: int
+    onto_tip: bool
+
+
 def distances_from_orifice(tree: DuctTree) -> dict[int, np.ndarray]:
     """Along-tree distance (mm) of every point of every branch from its system's root."""
     out: dict[int, np.ndarray] = {}
@@ -100,17 +117,16 @@ def _reversed_branch(b: Branch, lo: int, bid: int, parent: int) -> Branch:
                   bridged=bridged)
 
 
-def _rehang(tree: DuctTree, tip: int, target: int, k: int, chain: list[int], cut_branch: int,
-            cut_index: int, step_mm: float) -> DuctTree:
-    """The tree with the gap from ``tip``'s end to point ``k`` of ``target`` bridged and
-    ``chain`` (tip first, up to ``cut_branch``) reversed and hung on the bridge."""
+def _rehang(tree: DuctTree, d: _Detour, step_mm: float) -> DuctTree:
+    """The tree with the detour's gap bridged and its chain reversed and hung on the
+    bridge (see :class:`_Detour`)."""
+    tip, target, k, chain, cut_branch, cut_index = d.tip, d.target, d.k, d.chain, d.cut_branch, d.cut_index
     branches = [Branch(b.id, b.system, b.parent, b.points_mm.copy(), b.radius_mm.copy(), b.generation,
                        None if b.z_uncertainty_mm is None else b.z_uncertainty_mm.copy(), list(b.bridged))
                 for b in tree.branches]
     next_id = len(branches)
     # Split the target at the bridge's foot (unless it is the target's end).
     tb = branches[target]
-    foot = target
     if k < len(tb.points_mm) - 1:
         rest = Branch(next_id, tb.system, target, tb.points_mm[k:].copy(), tb.radius_mm[k:].copy(),
                       z_uncertainty_mm=None if tb.z_uncertainty_mm is None else tb.z_uncertainty_mm[k:].copy(),
@@ -134,7 +150,7 @@ def _rehang(tree: DuctTree, tip: int, target: int, k: int, chain: list[int], cut
     t_branch = branches[tip]
     z_t = None if t_branch.z_uncertainty_mm is None else t_branch.z_uncertainty_mm[-1]
     z_f = None if tb.z_uncertainty_mm is None else tb.z_uncertainty_mm[-1]
-    parent = foot
+    parent = target
     new_ids: dict[int, int] = {}
     for i, cid in enumerate(chain):
         c = branches[cid]
@@ -167,7 +183,7 @@ def _rehang(tree: DuctTree, tip: int, target: int, k: int, chain: list[int], cut
     gone = set(chain) - {cut_branch}
     for b in branches:
         if b.id not in gone and b.parent in gone:
-            raise AssertionError(f"a child {b.id} left on removed {b.parent}; chain {chain} target {target} k {k} cut {cut_branch}@{cut_index} tip {tip}")
+            raise AssertionError(f"branch {b.id} left hanging on re-hung branch {b.parent}")
     # Parents before children, renumbered.
     kids: dict[int | None, list[int]] = {}
     for b in branches:
@@ -244,20 +260,20 @@ def bridge_detours(tree: DuctTree, *, options: DetourOptions | None = None,
         found = _best_detour(tree, opt, cos_max, tried)
         if found is None:
             break
-        saving, tip, target, k, gap, cos_p, chain, cut_branch, cut_index = found
-        t_end = tree.branches[tip].points_mm[-1].copy()
-        foot = tree.branches[target].points_mm[k].copy()
-        cut_at = tree.branches[cut_branch].points_mm[cut_index]
+        t_end = tree.branches[found.tip].points_mm[-1].copy()
+        foot = tree.branches[found.target].points_mm[found.k].copy()
+        cut_at = tree.branches[found.cut_branch].points_mm[found.cut_index]
         # (Both tips left at the cut are where the two ways meet: never a detour.)
         for p in (t_end, cut_at):
             tried.add((round(float(p[0]), 3), round(float(p[1]), 3)))
-        system = tree.branches[tip].system
-        piece = float(sum(tree.branches[c].length_mm for c in chain))
-        tree = _rehang(tree, tip, target, k, chain, cut_branch, cut_index, step_mm)
-        bridges.append(GapBridge(gap=len(bridges), start_mm=foot, end_mm=t_end, length_mm=gap,
-                                 kind="side", piece_angle_deg=float(np.degrees(np.arccos(np.clip(cos_p, -1, 1)))),
+        system = tree.branches[found.tip].system
+        piece = float(sum(tree.branches[c].length_mm for c in found.chain))
+        tree = _rehang(tree, found, step_mm)
+        bridges.append(GapBridge(gap=len(bridges), start_mm=foot, end_mm=t_end, length_mm=found.gap_mm,
+                                 kind="continuation" if found.onto_tip else "side",
+                                 piece_angle_deg=float(np.degrees(np.arccos(np.clip(found.cos_angle, -1, 1)))),
                                  tree_angle_deg=None, piece_length_mm=piece, system=system,
-                                 detour_mm=float(saving)))
+                                 detour_mm=found.saving_mm))
     locate_bridges(tree, bridges)
     return tree, bridges
 
@@ -286,7 +302,7 @@ def locate_bridges(tree: DuctTree, gaps: list[GapBridge], *, tolerance_mm: float
             g.branch, g.point_range, g.system = where[0].id, (where[1], where[2]), where[0].system
 
 
-def _best_detour(tree: DuctTree, opt: DetourOptions, cos_max: float, tried: set) -> tuple | None:
+def _best_detour(tree: DuctTree, opt: DetourOptions, cos_max: float, tried: set) -> _Detour | None:
     """The tip with the largest saving and how to re-hang it (None when none qualifies)."""
     if not tree.branches:
         return None
@@ -294,6 +310,7 @@ def _best_detour(tree: DuctTree, opt: DetourOptions, cos_max: float, tried: set)
     pts = np.concatenate([b.points_mm for b in tree.branches])
     owner = np.concatenate([np.full(len(b.points_mm), b.id) for b in tree.branches])
     index = np.concatenate([np.arange(len(b.points_mm)) for b in tree.branches])
+    system = np.concatenate([np.full(len(b.points_mm), b.system) for b in tree.branches])
     dist = np.concatenate([along[b.id] for b in tree.branches])
     kd = cKDTree(pts)
     orifice = {s.id: np.asarray(s.orifice_mm, float) for s in tree.systems}
@@ -312,7 +329,7 @@ def _best_detour(tree: DuctTree, opt: DetourOptions, cos_max: float, tried: set)
         idx = np.asarray(kd.query_ball_point(p, opt.max_gap_mm), np.int64)
         if not len(idx):
             continue
-        idx = idx[(owner[idx] != b.id) & np.array([tree.branches[o].system == b.system for o in owner[idx]])]
+        idx = idx[(owner[idx] != b.id) & (system[idx] == b.system)]
         if not len(idx):
             continue
         gvec = pts[idx] - p
@@ -353,7 +370,8 @@ def _best_detour(tree: DuctTree, opt: DetourOptions, cos_max: float, tried: set)
             break
         if cut is None:
             continue
-        if best is None or saving > best[0]:
-            chain = chain[: chain.index(cut[0]) + 1]
-            best = (saving, b.id, target, k, float(gap[j]), float((gvec[j] @ d_p) / gap[j]), chain, cut[0], cut[1])
+        if best is None or saving > best.saving_mm:
+            onto_tip = k == len(tree.branches[target].points_mm) - 1 and tree.is_tip(target)
+            best = _Detour(saving, b.id, target, k, float(gap[j]), float((gvec[j] @ d_p) / gap[j]),
+                           chain[: chain.index(cut[0]) + 1], cut[0], cut[1], onto_tip)
     return best
