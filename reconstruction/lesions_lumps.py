@@ -71,6 +71,7 @@ class LumpOptions:
     max_void_aspect, void_ring_mm, void_ring_fraction : float
         A void is round (second-moment aspect at most ``max_void_aspect``) and ringed
         by contrast: ``void_ring_fraction`` of a ``void_ring_mm`` band round it is bright.
+        The void lies in one lumen: see :func:`_in_one_lumen`.
     focus_level : float
         Slices within this fraction of a lump's peak (or a hole's widest) are in focus.
     blur_slope : float
@@ -279,7 +280,8 @@ def find_lumps(contrast: np.ndarray, frame: ImageFrame, *, options: LumpOptions 
         keep = (yy % thin == 0) & (xx % thin == 0)
         footprint = frame.array_index_to_physical(np.stack([np.full(keep.sum(), float(sl[0].start + kf)),
                                                             sl[1].start + yy[keep], sl[2].start + xx[keep]], 1))
-        holes = _holes(sub, contrast[sl], sl, frame, opt)
+        voids = _holes(sub, contrast[sl], sl, frame, opt, column=contrast[:, sl[1], sl[2]])
+        holes = [(v.center_mm, v.diameter_mm) for v in voids if _in_one_lumen(v, frame.spacing_zyx[0], opt)]
         # A defect lies inside the lump, which is about as deep as it is wide (ducts are
         # round in section): only slices that near its focus show it rather than blur.
         reach = int(np.ceil(0.5 * width / frame.spacing_zyx[0]))
@@ -294,23 +296,59 @@ def find_lumps(contrast: np.ndarray, frame: ImageFrame, *, options: LumpOptions 
         cups = [(c, d) for c, d in found
                 if not _on_a_hole(c, holes, frame.direction_matrix[:, 2])]
         aspect = length / max(width, 1e-9)
-        kind = "filling_defect" if holes or cups else ("cyst" if aspect <= opt.max_cyst_aspect else "wide")
+        if holes or cups:
+            kind = "filling_defect"
+        elif len(voids) > len(holes):
+            kind = "wide"        # a gap enclosed by ducts: neither a void nor a full pool
+        else:
+            kind = "cyst" if aspect <= opt.max_cyst_aspect else "wide"
         lumps.append(Lump(center_mm=center, width_mm=width, length_mm=length, aspect=aspect,
                           peak_contrast=float(peaks.max()), holes=holes, kind=kind, cups=cups,
                           footprint_mm=footprint))
     return lumps
 
 
+@dataclass(frozen=True)
+class _Void:
+    """A dark region enclosed by a lump, in the slice where it is widest."""
+
+    center_mm: np.ndarray
+    diameter_mm: float             # equivalent diameter
+    room_mm: float                 # from its centre to the lump's filled outline
+    ring_depth_spread_mm: float    # interquartile range of the depths its ring peaks at
+
+
+def _in_one_lumen(void: _Void, dz_mm: float, opt: LumpOptions) -> bool:
+    """Whether a void lies in one distended lumen, as a papilloma's does, rather than in a
+    gap enclosed by ducts that cross or part round it.
+
+    A void whose ring fits in the lump round it (``void_ring_mm`` of contrast between it
+    and the filled outline) is one.  A void wider than the lump round it is not: it is a
+    gap between ducts, the ducts its only ring.  In between (a papilloma filling most of
+    its lumen leaves a thin rim) the rim must lie at one depth: the lumen is about as deep
+    as it is wide, so its rim peaks within that depth and a slice either side, where ducts
+    crossing round a gap peak at their own, different depths.
+    """
+    half = 0.5 * void.diameter_mm
+    if void.room_mm >= half + opt.void_ring_mm:
+        return True
+    if void.room_mm < half:
+        return False
+    return void.ring_depth_spread_mm <= 2.0 * void.room_mm + 2.0 * dz_mm
+
+
 def _holes(lump: np.ndarray, contrast: np.ndarray, sl: tuple[slice, ...], frame: ImageFrame,
-           opt: LumpOptions) -> list[tuple[np.ndarray, float]]:
-    """Voids enclosed by a lump: (centre in mm, equivalent diameter in mm) each.
+           opt: LumpOptions, *, column: np.ndarray) -> list[_Void]:
+    """Voids enclosed by a lump.
 
     In a slice, a void is a region inside the lump darker than ``void_fraction`` of the
     lump's own contrast there (a lump is many times brighter than a thin duct, and its
     out-of-focus blur keeps a void brighter than a duct), round (second-moment aspect
     at most ``max_void_aspect``) and ringed by that contrast (``void_ring_fraction`` of a
     ``void_ring_mm`` band round it): the gap between ducts that cross or run side by
-    side is neither round nor ringed.
+    side is neither round nor ringed.  ``column`` is the lump's in-plane box over every
+    slice, where the depths at which the bright pixels round each void (within twice
+    ``void_ring_mm``) peak are read.
     """
     sy, sx = frame.spacing_zyx[1], frame.spacing_zyx[2]
     ring_disc = _disc(opt.void_ring_mm / max(sy, sx))
@@ -349,25 +387,41 @@ def _holes(lump: np.ndarray, contrast: np.ndarray, sl: tuple[slice, ...], frame:
         c = frame.array_index_to_physical([[float(sl[0].start + hs[0].start + kf),
                                             sl[1].start + hs[1].start + yy.mean(),
                                             sl[2].start + hs[2].start + xx.mean()]])[0]
-        out.append((c, diameter))
+        # Room round the void: from its centre to the lump's filled outline in its slice.
+        room = float(ndimage.distance_transform_edt(lump[hs[0].start + kf], sampling=(sy, sx))[
+            int(round(hs[1].start + yy.mean())), int(round(hs[2].start + xx.mean()))])
+        plane = np.zeros(lump.shape[1:], bool)
+        plane[hs[1], hs[2]] = sub[kf]
+        spread = _ring_depth_spread_mm(plane, column, ring_disc, frame.spacing_zyx[0], opt.bright_fraction)
+        out.append(_Void(c, diameter, room, spread))
     return _merge_holes(out, frame.direction_matrix[:, 2])
 
 
-def _merge_holes(holes: list[tuple[np.ndarray, float]], axis: np.ndarray) -> list[tuple[np.ndarray, float]]:
+def _ring_depth_spread_mm(hole: np.ndarray, column: np.ndarray, ring_disc: np.ndarray, dz_mm: float,
+                          bright_level: float) -> float:
+    """Interquartile range (mm) of the depths at which the bright pixels round a hole peak."""
+    ring = ndimage.binary_dilation(hole, structure=ring_disc, iterations=2) & ~hole
+    ring &= column.max(axis=0) >= bright_level
+    if not ring.any():
+        return float("inf")
+    q25, q75 = np.percentile(np.argmax(column[:, ring], axis=0), [25, 75])
+    return float((q75 - q25) * dz_mm)
+
+
+def _merge_holes(holes: list[_Void], axis: np.ndarray) -> list[_Void]:
     """One void per place in-plane: a lobulated void crossed by a brighter slice reads as
     two voids one above the other; the wider one stands for both."""
-    holes = sorted(holes, key=lambda h: -h[1])
-    kept: list[tuple[np.ndarray, float]] = []
-    for c, d in holes:
+    kept: list[_Void] = []
+    for hole in sorted(holes, key=lambda h: -h.diameter_mm):
         same = False
-        for kc, kd in kept:
-            delta = c - kc
+        for other in kept:
+            delta = hole.center_mm - other.center_mm
             inplane = np.linalg.norm(delta - (delta @ axis) * axis)
-            if inplane <= 0.5 * max(d, kd):
+            if inplane <= 0.5 * max(hole.diameter_mm, other.diameter_mm):
                 same = True
                 break
         if not same:
-            kept.append((c, d))
+            kept.append(hole)
     return kept
 
 

@@ -56,6 +56,48 @@ def test_thin_ducts_and_the_long_gap_between_them_hold_no_void():
     assert [lp for lp in find_lumps(c, _frame()) if lp.holes] == []
 
 
+def _three_ducts_round_a_gap(*, side_mm: float, width_mm: float) -> np.ndarray:
+    """Three straight ducts crossing pairwise round a triangular gap, over a few slices."""
+    c = np.zeros(SHAPE, np.float32)
+    yy, xx = np.mgrid[:SHAPE[1], :SHAPE[2]]
+    px, py = xx * SPACING[0], yy * SPACING[1]
+    corners = np.array([[30.0 - side_mm / 2, 18.0], [30.0 + side_mm / 2, 18.0],
+                        [30.0, 18.0 + side_mm * np.sqrt(3.0) / 2]])
+    ducts = np.zeros(SHAPE[1:], bool)
+    for k in range(3):
+        a, b = corners[k], corners[(k + 1) % 3]
+        u = (b - a) / np.linalg.norm(b - a)
+        a = a - 5.0 * u                            # each duct runs on past the crossings
+        t = np.clip((px - a[0]) * u[0] + (py - a[1]) * u[1], 0.0, side_mm + 10.0)
+        ducts |= np.hypot(px - (a[0] + t * u[0]), py - (a[1] + t * u[1])) <= width_mm / 2
+    c[8:13][:, ducts] = 5.0
+    return c
+
+
+def test_a_gap_wider_than_the_lump_round_it_is_no_void():
+    # Three 0.5 mm ducts crossing round a triangular gap: filled, the outline is a lump
+    # 5 mm wide, and the gap is round and ringed; but the gap (5 mm across as a disc of
+    # its area) is wider than the lump round its centre: the ducts are its only rim, not
+    # a distended lumen round a papilloma.
+    lumps = find_lumps(_three_ducts_round_a_gap(side_mm=8.0, width_mm=0.5), _frame())
+    assert len(lumps) == 1 and lumps[0].width_mm >= LumpOptions().min_width_mm
+    assert lumps[0].holes == [] and lumps[0].kind == "wide"
+
+
+def test_a_thin_rimmed_void_needs_its_rim_at_one_depth():
+    from reconstruction.lesions_lumps import _in_one_lumen, _Void
+    opt, dz, c = LumpOptions(), 1.0, np.zeros(3)
+    # 3 mm void, its centre 2.5 mm inside the outline: a 1 mm rim, whatever the depths.
+    assert _in_one_lumen(_Void(c, 3.0, 2.5, 20.0), dz, opt)
+    # 0.2 mm rim (a papilloma filling most of its lumen): one lumen when the rim peaks
+    # within the lumen's depth (2 x 1.7 mm) and a slice either side ...
+    assert _in_one_lumen(_Void(c, 3.0, 1.7, 5.0), dz, opt)
+    # ... ducts crossing round a gap when it peaks over a wider range of depths,
+    assert not _in_one_lumen(_Void(c, 3.0, 1.7, 6.0), dz, opt)
+    # and never when the void is wider than the lump round it.
+    assert not _in_one_lumen(_Void(c, 3.0, 1.4, 0.0), dz, opt)
+
+
 def test_a_tree_finding_the_lump_confirms_keeps_its_measurements():
     frame = _frame()
     lump = Lump(center_mm=np.array([30.0, 20.0, 10.0]), width_mm=8.0, length_mm=12.0, aspect=1.5,
