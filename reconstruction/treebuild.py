@@ -359,12 +359,15 @@ def build_tree(mask: npt.ArrayLike, frame: ImageFrame, *,
     # rooted once to keep touching systems apart, and again once thinning claws at the
     # blunt duct ends near the nipple are pruned (a claw tip must not become the root)
     roots = _root_systems(ctx, orifices, tolerance_mm=orifice_tolerance_mm)
+    first_roots_mm = [None if r is None else g.pos_mm[r].copy() for r in roots]
     _separate_systems(ctx, roots)
     # Nothing is protected yet, so only the junction test here: the main duct's stub from
     # the nipple ends inside a dilated ampulla's lumen, and must not go as a covered spur.
     _prune_spurs(ctx, set(), factor=spur_factor, min_mm=2.0 * ctx.voxel_mm, covered=False)
     report.systems.clear()
-    roots = _root_systems(ctx, orifices, tolerance_mm=orifice_tolerance_mm)
+    # In a lumen wider than the stub is long (an ampulla distended round a papilloma) the
+    # pruning may take the whole stub: the system then starts where the lumen leads from it.
+    roots = _root_systems(ctx, orifices, tolerance_mm=orifice_tolerance_mm, pruned_roots_mm=first_roots_mm)
     protect = {r for r in roots if r is not None}
     _break_cycles(ctx, roots, artefact_mm=artefact_mm, cut_factor=loop_cut_factor)
     g.merge_degree2(protect=protect)
@@ -414,8 +417,27 @@ def _orifice_from_nipple(ctx: _Ctx, nipple: np.ndarray) -> np.ndarray:
     return g.pos_mm[best][None].copy()
 
 
-def _root_systems(ctx: _Ctx, orifices: np.ndarray, *, tolerance_mm: float) -> list[int | None]:
-    """Root node of each orifice (None when no lumen is near enough)."""
+def _reached_through_lumen(ctx: _Ctx, start_mm: np.ndarray, pts: np.ndarray, *,
+                           step_mm: float = 0.25) -> int | None:
+    """Index of the point of ``pts`` nearest ``start_mm`` whose straight path from it stays
+    in the lumen (None when there is none)."""
+    order = np.argsort(np.linalg.norm(pts - start_mm, axis=1))
+    for k in order[:50]:
+        n = max(2, int(np.ceil(np.linalg.norm(pts[k] - start_mm) / step_mm)) + 1)
+        line = start_mm + np.linspace(0.0, 1.0, n)[:, None] * (pts[k] - start_mm)
+        if ctx.radius.inside(ctx.frame.physical_to_array_index(line)).all():
+            return int(k)
+    return None
+
+
+def _root_systems(ctx: _Ctx, orifices: np.ndarray, *, tolerance_mm: float,
+                  pruned_roots_mm: list[np.ndarray | None] | None = None) -> list[int | None]:
+    """Root node of each orifice (None when no lumen is near enough).
+
+    ``pruned_roots_mm[s]``, when given, is where orifice ``s`` was rooted before pruning:
+    when no centreline is left near the orifice, the root is the nearest centreline point
+    reached from there in a straight line through the lumen.
+    """
     g, report = ctx.g, ctx.report
     roots: list[int | None] = []
     owner: dict[int, int] = {}
@@ -427,19 +449,28 @@ def _root_systems(ctx: _Ctx, orifices: np.ndarray, *, tolerance_mm: float) -> li
         d_leaf = np.array([np.linalg.norm(g.pos_mm[n] - o) for n in leaves]) if leaves else np.zeros(0)
         rooting = SystemRooting(system=s, orifice_mm=o.copy(), found=False)
         report.systems.append(rooting)
-        if d_all[j] > tolerance_mm:
+        before = None if pruned_roots_mm is None else pruned_roots_mm[s]
+        k = None
+        if d_all[j] > tolerance_mm and before is not None:
+            k = _reached_through_lumen(ctx, before, pts)
+        if k is not None:
+            node = _node_at(g, int(eid[k]), int(kk[k]))
+            how = (f"{np.linalg.norm(pts[k] - before):.1f} mm into the wide lumen its main duct's stub from "
+                   "the nipple ended in (the stub, shorter than the lumen is wide, was pruned)")
+        elif d_all[j] > tolerance_mm:
             rooting.how = (f"no lumen centreline within {tolerance_mm:.1f} mm (nearest {d_all[j]:.1f} mm "
                            "away): contrast did not reach this system, or the orifice is misplaced")
             roots.append(None)
             continue
-        local_r = float(ctx.radius.at(g.edges[int(eid[j])].index_zyx[kk[j]][None])[0])
-        slack = max(1.5, 2.0 * local_r)   # the duct *ends* at the nipple: prefer its tip
-        if len(d_leaf) and d_leaf.min() <= tolerance_mm and d_leaf.min() <= d_all[j] + slack:
-            node = leaves[int(np.argmin(d_leaf))]
-            how = "at the tip of its main duct"
         else:
-            node = _node_at(g, int(eid[j]), int(kk[j]))
-            how = "at the nearest centreline point (not a duct tip)"
+            local_r = float(ctx.radius.at(g.edges[int(eid[j])].index_zyx[kk[j]][None])[0])
+            slack = max(1.5, 2.0 * local_r)   # the duct *ends* at the nipple: prefer its tip
+            if len(d_leaf) and d_leaf.min() <= tolerance_mm and d_leaf.min() <= d_all[j] + slack:
+                node = leaves[int(np.argmin(d_leaf))]
+                how = "at the tip of its main duct"
+            else:
+                node = _node_at(g, int(eid[j]), int(kk[j]))
+                how = "at the nearest centreline point (not a duct tip)"
         if node in owner:
             rooting.how = (f"its nearest lumen is where orifice {owner[node]} joins; the two systems "
                            "could not be told apart there")

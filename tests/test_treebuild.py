@@ -22,7 +22,7 @@ IN_PLANE_VOXEL = 0.2
 # ----------------------------------------------------------------------------- helpers
 @functools.lru_cache(maxsize=None)
 def volume(name: str, spacing=ANISO, flip=(False, False, False), order="C") -> tv.TinyVolume:
-    return tv.ALL_FIXTURES[name](spacing_xyz=spacing, flip_xyz=flip, order=order)
+    return {**tv.ALL_FIXTURES, **tv.DBT_FIXTURES}[name](spacing_xyz=spacing, flip_xyz=flip, order=order)
 
 
 @functools.lru_cache(maxsize=None)
@@ -186,6 +186,20 @@ def test_a_dilated_segment_is_one_wide_branch_not_a_star(spacing):
     assert 0.75 * v.extra["body_radius_mm"] <= np.median(b.radius_mm[inside]) <= v.extra["body_radius_mm"] + 0.3
     outside = b.points_mm[:, 0] > hi + 3.0
     assert np.median(b.radius_mm[outside]) == pytest.approx(0.7, abs=IN_PLANE_VOXEL + 0.05)
+
+
+def test_a_wide_flat_lumen_at_the_orifice_still_roots_its_system():
+    # The stub from the orifice into the flat body is shorter than the body is wide, so
+    # pruning takes it; the system must start in the body, not vanish.
+    v, tree, report = built("wide_ampulla")
+    assert report.systems[0].found, report.systems[0].how
+    assert "wide lumen" in report.systems[0].how
+    lo, hi = v.extra["body_x_mm"]
+    assert lo <= report.systems[0].root_mm[0] <= hi     # rooted in the body
+    assert len(tree.branches) == 1
+    pts = tree.branches[0].points_mm
+    assert np.linalg.norm(pts[0] - v.orifices_mm[0]) <= 4.0     # from the orifice
+    assert pts[-1, 0] == pytest.approx(32.0, abs=1.0)           # to the duct's end
 
 
 def test_radius_of_a_one_slice_staircase_is_its_width_not_its_step():

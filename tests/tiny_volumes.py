@@ -19,7 +19,8 @@ from reconstruction.frame import ImageFrame
 from reconstruction.tree import polyline_length
 
 __all__ = ["DrawnBranch", "TinyVolume", "box_frame", "draw_capsules", "y_fork", "loop",
-           "broken_duct", "two_systems", "spur", "dilated", "ALL_FIXTURES"]
+           "broken_duct", "two_systems", "spur", "dilated", "wide_ampulla",
+           "ALL_FIXTURES", "DBT_FIXTURES"]
 
 BOX_LO = (0.0, 0.0, 0.0)
 BOX_HI = (36.0, 21.0, 8.0)
@@ -191,5 +192,29 @@ def dilated(*, spacing_xyz=(0.2, 0.2, 1.0), flip_xyz=(False, False, False), orde
                    extra={"body_radius_mm": 2.4, "body_x_mm": (12.0, 22.0)})
 
 
+def wide_ampulla(*, spacing_xyz=(0.2, 0.2, 1.0), flip_xyz=(False, False, False), order="C") -> TinyVolume:
+    """A duct leaving a flat dilation 13 mm across and 3 mm deep right at its orifice
+    (the subareolar duct distended round a papilloma, compressed in the slab).
+
+    Thinning the flat body gives a sheet of short spurs, the stub reaching the orifice
+    among them.  Expected: one system, one branch from the body to the duct's end
+    (``extra["body_x_mm"]``: the body's extent along x).
+    """
+    o, c, half, thick = (2.0, 10.0, 4.0), 9.0, 6.5, 1.5
+    caps = []
+    for x in np.arange(c - half + thick, c + half - thick + 1e-6, 0.5):
+        h = np.sqrt(half ** 2 - (x - c) ** 2) - thick      # a rounded disc of capsules
+        if h > 0:
+            caps.append(((x, 10.0 - h, 4.0), (x, 10.0 + h, 4.0), thick))
+    end = (32.0, 10.0, 4.0)
+    caps.append(((c, 10.0, 4.0), end, 0.7))
+    br = [DrawnBranch([o, end], 0.7, None, 1)]
+    return _volume("wide_ampulla", caps, [o], br, spacing_xyz=spacing_xyz, flip_xyz=flip_xyz, order=order,
+                   extra={"body_x_mm": (c - half, c + half)})
+
+
 ALL_FIXTURES = {"y_fork": y_fork, "loop": loop, "broken_duct": broken_duct,
                 "two_systems": two_systems, "spur": spur, "dilated": dilated}
+#: Fixtures of DBT geometry only: a body 3 mm deep sampled at 0.2 mm along z thins to a
+#: sheet, not a line, so the anisotropic-versus-isotropic invariant does not apply.
+DBT_FIXTURES = {"wide_ampulla": wide_ampulla}
