@@ -26,9 +26,11 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from .frame import ImageFrame
 from .segment import Segmentation
+from .stems import trace_stem
 from .topology import TopologyReport
-from .tree import Branch, DuctTree
+from .tree import Branch, DuctTree, resample_polyline
 
 __all__ = ["OrificeSearch", "find_orifices", "drop_stub_systems", "extend_to_nipple"]
 
@@ -189,13 +191,16 @@ def drop_stub_systems(tree: DuctTree, report: TopologyReport, *,
 
 
 def extend_to_nipple(tree: DuctTree, report: TopologyReport, nipple_mm: np.ndarray, *,
-                     ring_mm: float = 2.0, step_mm: float = 0.5, min_stem_mm: float = 1.0) -> list[str]:
-    """Move each system's orifice onto the nipple face with a straight stem (in place).
+                     ring_mm: float = 2.0, step_mm: float = 0.5, min_stem_mm: float = 1.0,
+                     volume: np.ndarray | None = None, frame: ImageFrame | None = None) -> list[str]:
+    """Move each system's orifice onto the nipple face with a stem (in place).
 
     The orifice goes to ``nipple + u * min(d, ring_mm)``, ``u`` pointing from the nipple to
     the system's lumen start ``d`` mm away, so systems draining side by side keep distinct
     orifices.  The stem is prepended to the root branch; its radius is the root's first
-    radius, its z-uncertainty twice the root's first value (it was not observed).
+    radius, its z-uncertainty twice the root's first value (its depth was not observed).
+    With ``volume`` and its ``frame`` the stem follows the duct in-plane where the image
+    shows it (:func:`reconstruction.stems.trace_stem`); otherwise it is straight.
 
     Returns
     -------
@@ -214,10 +219,24 @@ def extend_to_nipple(tree: DuctTree, report: TopologyReport, nipple_mm: np.ndarr
         if d <= ring_mm + min_stem_mm:
             continue
         orifice = nipple + offset / d * ring_mm
-        length = float(np.linalg.norm(start - orifice))
-        n_new = max(1, int(np.ceil(length / step_mm)))
-        t = np.linspace(0.0, 1.0, n_new + 1)[:-1, None]
-        stem = orifice + t * (start - orifice)
+        traced = None if volume is None or frame is None else trace_stem(volume, frame, start, nipple)
+        if traced is not None:
+            # The duct runs to the nipple's tip; its orifice is where it comes within
+            # ring_mm of it (the path's last step into the tip is the tip's own bright
+            # surface, not the duct).
+            near = np.nonzero(np.linalg.norm(traced - nipple, axis=1) <= ring_mm)[0]
+            traced = traced[: near[0] + 1] if len(near) and near[0] >= 1 else None
+        if traced is not None:
+            orifice = traced[-1].copy()
+            path, _ = resample_polyline(traced[::-1], step_mm=step_mm)
+            stem = path[:-1]            # the root's first point closes it
+            n_new = len(stem)
+            length = float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum())
+        else:
+            length = float(np.linalg.norm(start - orifice))
+            n_new = max(1, int(np.ceil(length / step_mm)))
+            t = np.linspace(0.0, 1.0, n_new + 1)[:-1, None]
+            stem = orifice + t * (start - orifice)
         root.points_mm = np.concatenate([stem, root.points_mm])
         root.radius_mm = np.concatenate([np.full(n_new, root.radius_mm[0]), root.radius_mm])
         if root.z_uncertainty_mm is not None:
@@ -232,6 +251,7 @@ def extend_to_nipple(tree: DuctTree, report: TopologyReport, nipple_mm: np.ndarr
             if rooting.system == system.id:
                 rooting.orifice_mm = orifice.copy()
                 rooting.length_mm += length
+        how = "traced in-plane along the duct, its depth not observed" if traced is not None else "not observed"
         notes.append(f"system {system.id}: lumen seen from {d:.1f} mm behind the nipple; a {length:.1f} mm "
-                     "stem to the nipple face was added (not observed)")
+                     f"stem to the nipple face was added ({how})")
     return notes

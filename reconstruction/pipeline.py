@@ -91,7 +91,7 @@ def reconstruct(volume: Volume, *, nipple_mm: np.ndarray | None = None,
     tree, pruned, rails, dark = prune_tip_artefacts(tree, seg.contrast, seg.frame)
     tree, stubs = drop_stub_systems(tree, report)
     report.notes.extend(stubs)
-    stems = extend_to_nipple(tree, report, nipple)
+    stems = extend_to_nipple(tree, report, nipple, volume=volume.array, frame=volume.frame)
     report.notes.extend(stems)
     # A duct's far side joined to the tree through a touching duct, not across its gap:
     # bridge the gap so the duct is one chain and distances along it are true.  (Last:
