@@ -96,8 +96,10 @@ class GapBridge:
     """An interrupted lumen (filling defect, bubble, poor filling) bridged by a straight
     centreline from the rooted tree (``start_mm``) to a loose piece (``end_mm``).
 
-    ``kind`` is "continuation" (tip to tip: the duct goes on beyond the gap) or "side"
-    (a piece joining the side of a duct: a branch whose origin was not filled).
+    ``kind`` is "continuation" (tip to tip: the duct goes on beyond the gap), "side"
+    (a piece joining the side of a duct: a branch whose origin was not filled) or "stub"
+    (a system seen only as a stub at its orifice, joined to its tree beyond the gap
+    whatever the stub's direction; ``piece_angle_deg`` is then None).
     ``detour_mm`` is set for a gap bridged inside the tree: the piece beyond the gap had
     been joined to the tree the long way round (through ducts touching it), and the
     bridge shortened its way from the orifice by this much (the long way was cut where
@@ -111,7 +113,7 @@ class GapBridge:
     end_mm: np.ndarray
     length_mm: float
     kind: str
-    piece_angle_deg: float
+    piece_angle_deg: float | None
     tree_angle_deg: float | None
     piece_length_mm: float
     system: int | None = None

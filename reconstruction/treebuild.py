@@ -226,6 +226,11 @@ def _as_points(p: npt.ArrayLike | list | None) -> np.ndarray:
     return a
 
 
+#: A rooted lumen shorter than this is a stub of a system, not one: a system runs into
+#: the breast for at least a main duct's length (see ``orifices.find_orifices``).
+STUB_SYSTEM_MM = 10.0
+
+
 def build_tree(mask: npt.ArrayLike, frame: ImageFrame, *,
                orifices_mm: npt.ArrayLike | list[np.ndarray],
                nipple_mm: npt.ArrayLike | None = None,
@@ -865,57 +870,77 @@ def _bridge_gaps(ctx: _Ctx, roots: list[int | None], *, max_gap_mm: float,
             (e,) = g.incident[n]
             tip_dir[n] = _tip_direction(g.edge_from(e, g.other(e, n)))
 
-    cands = []
+    def propose(c: int, leaf: int, targets: np.ndarray, length: float) -> tuple[bool, float]:
+        """Joins from tip ``leaf`` of component ``c`` to points of ``targets`` components
+        within ``max_gap_mm`` in the direction it runs (cheapest per target component);
+        whether it had centreline within reach, and the nearest."""
+        p, d_p = g.pos_mm[leaf], tip_dir[leaf]
+        idx = np.asarray(kd.query_ball_point(p, max_gap_mm), np.int64)
+        idx = idx[np.isin(pt_comp[idx], targets)] if len(idx) else idx
+        if not len(idx):
+            return False, np.inf
+        gvec = pts[idx] - p
+        dist = np.linalg.norm(gvec, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cos_p = np.where(dist > ctx.voxel_mm, (gvec @ d_p) / dist, 1.0)
+        best: dict[int, tuple] = {}        # cheapest join per target component
+        for j in np.flatnonzero(cos_p >= cos_piece):
+            e_t, k_t = int(eid[idx[j]]), int(kk[idx[j]])
+            edge_t = g.edges[e_t]
+            node_t = edge_t.u if k_t == 0 else (edge_t.v if k_t == len(edge_t.points_mm) - 1 else None)
+            cos_t = None
+            if node_t in tip_dir:
+                c_t = 1.0 if dist[j] <= ctx.voxel_mm else float((-gvec[j] @ tip_dir[node_t]) / dist[j])
+                cos_t = c_t if c_t >= cos_tip else None
+            kind = "continuation" if cos_t is not None else "side"
+            cost = dist[j] * (1.0 + (1.0 - cos_p[j]) + ((1.0 - cos_t) if cos_t is not None else 0.5))
+            t_comp = int(pt_comp[idx[j]])
+            if t_comp not in best or cost < best[t_comp][0]:
+                best[t_comp] = (float(cost), c, leaf, t_comp, e_t, k_t,
+                                node_t if kind == "continuation" else None,
+                                kind, float(dist[j]), float(cos_p[j]), cos_t,
+                                float(length if not rooted[c] else comp_length[t_comp]))
+        cands.extend(best.values())
+        return True, float(dist.min())
+
+    comp_length = [sum(g.edges[e].length_mm for e in g.component_edges(comp)) for comp in comps]
+    all_comps = np.arange(len(comps))
+    cands: list[tuple] = []
     for c in pieces:
         comp = comps[c]
         key = frozenset(comp)
         edges = g.component_edges(comp)
-        length = sum(g.edges[e].length_mm for e in edges)
+        length = comp_length[c]
         if not edges:
             reasons[key] = "a speck without centreline"
             continue
         if length < min_piece_mm:
             reasons[key] = f"too short ({length:.1f} mm) to give a direction"
             continue
-        near = found = False
-        nearest = np.inf
+        n_before = len(cands)
+        near, nearest = False, np.inf
         for leaf in (n for n in comp if n in tip_dir):
-            p, d_p = g.pos_mm[leaf], tip_dir[leaf]
-            idx = np.asarray(kd.query_ball_point(p, max_gap_mm), np.int64)
-            idx = idx[pt_comp[idx] != c] if len(idx) else idx
-            if not len(idx):
-                continue
-            near = True
-            gvec = pts[idx] - p
-            dist = np.linalg.norm(gvec, axis=1)
-            nearest = min(nearest, float(dist.min()))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cos_p = np.where(dist > ctx.voxel_mm, (gvec @ d_p) / dist, 1.0)
-            best: dict[int, tuple] = {}        # cheapest join per target component
-            for j in np.flatnonzero(cos_p >= cos_piece):
-                e_t, k_t = int(eid[idx[j]]), int(kk[idx[j]])
-                edge_t = g.edges[e_t]
-                node_t = edge_t.u if k_t == 0 else (edge_t.v if k_t == len(edge_t.points_mm) - 1 else None)
-                cos_t = None
-                if node_t in tip_dir:
-                    c_t = 1.0 if dist[j] <= ctx.voxel_mm else float((-gvec[j] @ tip_dir[node_t]) / dist[j])
-                    cos_t = c_t if c_t >= cos_tip else None
-                kind = "continuation" if cos_t is not None else "side"
-                cost = dist[j] * (1.0 + (1.0 - cos_p[j]) + ((1.0 - cos_t) if cos_t is not None else 0.5))
-                t_comp = int(pt_comp[idx[j]])
-                if t_comp not in best or cost < best[t_comp][0]:
-                    best[t_comp] = (float(cost), c, leaf, t_comp, e_t, k_t,
-                                    node_t if kind == "continuation" else None,
-                                    kind, float(dist[j]), float(cos_p[j]), cos_t, float(length))
-            found |= bool(best)
-            cands.extend(best.values())
+            reach, d_min = propose(c, leaf, all_comps[all_comps != c], length)
+            near |= reach
+            nearest = min(nearest, d_min)
         if not near:
             reasons[key] = f"no other centreline within {max_gap_mm:.0f} mm of its tips"
-        elif not found:
+        elif len(cands) == n_before:
             reasons[key] = (f"nothing within {max_gap_mm:.0f} mm in the direction it runs (limit "
                             f"{max_gap_angle_deg:.0f} degrees; nearest centreline {nearest:.1f} mm)")
         else:
             reasons[key] = "it joins only other pieces that reach no orifice"
+    # A system's lumen may be seen only as a stub near its orifice, the rest of its tree a
+    # piece beyond a gap whose tips all point elsewhere: the stub's own tips look across
+    # the gap too, toward pieces longer than the whole system.
+    for c in (i for i, r in enumerate(rooted) if r):
+        longer = np.array([i for i in pieces if comp_length[i] > comp_length[c]], np.int64)
+        if len(longer):
+            for leaf in (n for n in comps[c] if n in tip_dir):
+                propose(c, leaf, longer, comp_length[c])
+        if comp_length[c] < STUB_SYSTEM_MM:
+            _propose_stub_joins(ctx, c, comps, root_set, [i for i in longer if comp_length[i] >= STUB_SYSTEM_MM],
+                                comp_length, max_gap_mm=max_gap_mm, cands=cands)
 
     parent = list(range(len(comps)))
 
@@ -965,9 +990,12 @@ def _bridge_gaps(ctx: _Ctx, roots: list[int | None], *, max_gap_mm: float,
         gap_id = len(ctx.report.gaps)
         g.add_edge(q, leaf, g.pos_mm[q] + t * (g.pos_mm[leaf] - g.pos_mm[q]),
                    g.index_zyx[q] + t * (g.index_zyx[leaf] - g.index_zyx[q]), np.full(n_pts, gap_id))
+        # start on the rooted side: the tip is the piece's unless the rooted side reached out
+        ends = (g.pos_mm[leaf], g.pos_mm[q]) if rooted[c] else (g.pos_mm[q], g.pos_mm[leaf])
         ctx.report.gaps.append(GapBridge(
-            gap=gap_id, start_mm=g.pos_mm[q].copy(), end_mm=g.pos_mm[leaf].copy(), length_mm=dist,
-            kind=kind, piece_angle_deg=float(np.degrees(np.arccos(np.clip(cos_p, -1, 1)))),
+            gap=gap_id, start_mm=ends[0].copy(), end_mm=ends[1].copy(), length_mm=dist,
+            kind=kind, piece_angle_deg=(float(np.degrees(np.arccos(np.clip(cos_p, -1, 1))))
+                                        if np.isfinite(cos_p) else None),
             tree_angle_deg=None if cos_t is None else float(np.degrees(np.arccos(np.clip(cos_t, -1, 1)))),
             piece_length_mm=length))
     # pieces joined through other pieces keep no stale reason
@@ -975,6 +1003,28 @@ def _bridge_gaps(ctx: _Ctx, roots: list[int | None], *, max_gap_mm: float,
         if group_rooted[find(c)]:
             reasons.pop(frozenset(comps[c]), None)
     return reasons
+
+
+def _propose_stub_joins(ctx: _Ctx, c: int, comps: list[set[int]], root_set: set[int], pieces: list[int],
+                        comp_length: list[float], *, max_gap_mm: float, cands: list[tuple]) -> None:
+    """Joins from a rooted stub (component ``c``, shorter than a main duct) to each of
+    ``pieces`` within ``max_gap_mm`` of it, whatever their direction: a stub is where the
+    contrast was seen entering, too short to say where its duct runs.  From the stub's
+    node nearest the piece (its root only when it has no other) to the piece's nearest
+    centreline point; dearer than any aimed join of the same length."""
+    g = ctx.g
+    nodes = [n for n in comps[c] if n not in root_set] or list(comps[c])
+    for t in pieces:
+        edges = g.component_edges(comps[t])
+        tp = np.concatenate([g.edges[e].points_mm for e in edges])
+        te = np.concatenate([np.full(len(g.edges[e].points_mm), e) for e in edges])
+        tk = np.concatenate([np.arange(len(g.edges[e].points_mm)) for e in edges])
+        dist, j = cKDTree(tp).query(np.array([g.pos_mm[n] for n in nodes]))
+        i = int(np.argmin(dist))
+        if dist[i] > max_gap_mm:
+            continue
+        cands.append((float(3.0 * dist[i]), c, nodes[i], t, int(te[j[i]]), int(tk[j[i]]), None, "stub",
+                      float(dist[i]), float("nan"), None, float(comp_length[t])))
 
 
 def _gap_runs(labels: np.ndarray) -> dict[int, tuple[int, int]]:

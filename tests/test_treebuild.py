@@ -202,6 +202,27 @@ def test_a_wide_flat_lumen_at_the_orifice_still_roots_its_system():
     assert pts[-1, 0] == pytest.approx(32.0, abs=1.0)           # to the duct's end
 
 
+def test_a_stub_at_the_orifice_is_joined_to_the_duct_beyond_its_gap():
+    # No tip of the duct points back at the stub, and the stub runs away from it: only a
+    # join that ignores the stub's direction keeps the duct.
+    v, tree, report = built("stub_at_orifice")
+    assert len(tree.systems) == 1 and report.systems[0].found
+    assert tree.system_length_mm(0) >= 6.0 + 0.9 * v.extra["duct_mm"]
+    stubs = [g for g in report.gaps if g.kind == "stub"]
+    assert len(stubs) == 1 and stubs[0].length_mm <= 7.0 and stubs[0].piece_angle_deg is None
+    assert not report.pieces
+
+
+def test_a_duct_whose_end_points_at_a_longer_piece_joins_it():
+    # The longer piece's tips point away from the duct: the duct's own tip looks across.
+    v, tree, report = built("duct_beyond_a_side_gap")
+    assert tree.system_length_mm(0) >= 12.0 + 0.9 * v.extra["duct_mm"]
+    (gap,) = report.gaps
+    assert gap.kind == "side" and gap.length_mm == pytest.approx(5.1, abs=0.6)
+    assert gap.start_mm[0] < gap.end_mm[0]         # from the rooted side to the piece
+    assert not report.pieces
+
+
 def test_radius_of_a_one_slice_staircase_is_its_width_not_its_step():
     """A thin duct one slice deep whose depth steps every 0.3 mm (DBT's depth jitter from
     column to column: a 3D EDT reads about one pixel there)."""

@@ -19,7 +19,8 @@ from reconstruction.frame import ImageFrame
 from reconstruction.tree import polyline_length
 
 __all__ = ["DrawnBranch", "TinyVolume", "box_frame", "draw_capsules", "y_fork", "loop",
-           "broken_duct", "two_systems", "spur", "dilated", "wide_ampulla",
+           "broken_duct", "two_systems", "spur", "dilated", "wide_ampulla", "stub_at_orifice",
+           "duct_beyond_a_side_gap",
            "ALL_FIXTURES", "DBT_FIXTURES"]
 
 BOX_LO = (0.0, 0.0, 0.0)
@@ -215,6 +216,30 @@ def wide_ampulla(*, spacing_xyz=(0.2, 0.2, 1.0), flip_xyz=(False, False, False),
 
 ALL_FIXTURES = {"y_fork": y_fork, "loop": loop, "broken_duct": broken_duct,
                 "two_systems": two_systems, "spur": spur, "dilated": dilated}
+def stub_at_orifice(*, spacing_xyz=(0.2, 0.2, 1.0), flip_xyz=(False, False, False), order="C") -> TinyVolume:
+    """A 6 mm stub of lumen at the orifice, and beside it, across a 5 mm gap, the system's
+    duct running alongside: no tip of either points at the other (contrast seen where it
+    entered, then not until the duct).  Expected: one system holding both."""
+    o, stub_end = (2.0, 10.0, 4.0), (2.0, 4.0, 4.0)
+    duct = ((7.1, 8.0, 4.0), (7.1, 20.0, 4.0), 0.7)
+    br = [DrawnBranch([o, stub_end], 0.6, None, 1), DrawnBranch([duct[0], duct[1]], 0.7, 0, 2)]
+    return _volume("stub_at_orifice", [(o, stub_end, 0.6), duct], [o], br, spacing_xyz=spacing_xyz,
+                   flip_xyz=flip_xyz, order=order, extra={"duct_mm": 12.0})
+
+
+def duct_beyond_a_side_gap(*, spacing_xyz=(0.2, 0.2, 1.0), flip_xyz=(False, False, False),
+                           order="C") -> TinyVolume:
+    """A 12 mm main duct from the orifice whose end points across a 5 mm gap at the side
+    of a longer duct running across it, both of whose tips point away.  Expected: the
+    longer duct joins the system across the gap."""
+    o, end = (2.0, 10.0, 4.0), (14.0, 10.0, 4.0)
+    across = ((19.1, 2.0, 4.0), (19.1, 20.0, 4.0), 0.7)
+    br = [DrawnBranch([o, end], 0.7, None, 1), DrawnBranch([across[0], across[1]], 0.7, 0, 2)]
+    return _volume("duct_beyond_a_side_gap", [(o, end, 0.7), across], [o], br, spacing_xyz=spacing_xyz,
+                   flip_xyz=flip_xyz, order=order, extra={"duct_mm": 18.0})
+
+
 #: Fixtures of DBT geometry only: a body 3 mm deep sampled at 0.2 mm along z thins to a
 #: sheet, not a line, so the anisotropic-versus-isotropic invariant does not apply.
-DBT_FIXTURES = {"wide_ampulla": wide_ampulla}
+DBT_FIXTURES = {"wide_ampulla": wide_ampulla, "stub_at_orifice": stub_at_orifice,
+                "duct_beyond_a_side_gap": duct_beyond_a_side_gap}
