@@ -13,9 +13,10 @@ behind the nipple.  Two consequences, handled here:
   start beside a system's duct (its branch, the junction unseen) are not systems of
   their own;
 - the orifice is on the nipple, not where the visible lumen starts: each system's root
-  is extended along a straight stem from the lumen to the nipple face.  The stem is a
-  reconstruction, not an observation, and the tree says so (``stem_mm`` in the notes and
-  a doubled z-uncertainty along it).
+  is extended along a stem from the lumen to the nipple face, traced in-plane along the
+  duct where the image shows it (:mod:`reconstruction.stems`), straight otherwise.  Its
+  depth is a reconstruction, not an observation, and the tree says so (the stem in the
+  notes and a doubled z-uncertainty along it).
 """
 from __future__ import annotations
 
