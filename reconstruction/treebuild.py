@@ -870,7 +870,7 @@ def _bridge_gaps(ctx: _Ctx, roots: list[int | None], *, max_gap_mm: float,
             (e,) = g.incident[n]
             tip_dir[n] = _tip_direction(g.edge_from(e, g.other(e, n)))
 
-    def propose(c: int, leaf: int, targets: np.ndarray, length: float) -> tuple[bool, float]:
+    def propose(c: int, leaf: int, targets: np.ndarray) -> tuple[bool, float]:
         """Joins from tip ``leaf`` of component ``c`` to points of ``targets`` components
         within ``max_gap_mm`` in the direction it runs (cheapest per target component);
         whether it had centreline within reach, and the nearest."""
@@ -899,7 +899,7 @@ def _bridge_gaps(ctx: _Ctx, roots: list[int | None], *, max_gap_mm: float,
                 best[t_comp] = (float(cost), c, leaf, t_comp, e_t, k_t,
                                 node_t if kind == "continuation" else None,
                                 kind, float(dist[j]), float(cos_p[j]), cos_t,
-                                float(length if not rooted[c] else comp_length[t_comp]))
+                                float(comp_length[t_comp] if rooted[c] else comp_length[c]))  # the piece's
         cands.extend(best.values())
         return True, float(dist.min())
 
@@ -920,7 +920,7 @@ def _bridge_gaps(ctx: _Ctx, roots: list[int | None], *, max_gap_mm: float,
         n_before = len(cands)
         near, nearest = False, np.inf
         for leaf in (n for n in comp if n in tip_dir):
-            reach, d_min = propose(c, leaf, all_comps[all_comps != c], length)
+            reach, d_min = propose(c, leaf, all_comps[all_comps != c])
             near |= reach
             nearest = min(nearest, d_min)
         if not near:
@@ -930,14 +930,14 @@ def _bridge_gaps(ctx: _Ctx, roots: list[int | None], *, max_gap_mm: float,
                             f"{max_gap_angle_deg:.0f} degrees; nearest centreline {nearest:.1f} mm)")
         else:
             reasons[key] = "it joins only other pieces that reach no orifice"
-    # A system's lumen may be seen only as a stub near its orifice, the rest of its tree a
-    # piece beyond a gap whose tips all point elsewhere: the stub's own tips look across
-    # the gap too, toward pieces longer than the whole system.
+    # A piece whose tips all point elsewhere (a duct crossing ahead of the tree's end, a
+    # tree seen only beyond a gap at its orifice) is reached from the rooted side: its
+    # tips look across too, toward pieces longer than the whole rooted component.
     for c in (i for i, r in enumerate(rooted) if r):
         longer = np.array([i for i in pieces if comp_length[i] > comp_length[c]], np.int64)
         if len(longer):
             for leaf in (n for n in comps[c] if n in tip_dir):
-                propose(c, leaf, longer, comp_length[c])
+                propose(c, leaf, longer)
         if comp_length[c] < STUB_SYSTEM_MM:
             _propose_stub_joins(ctx, c, comps, root_set, [i for i in longer if comp_length[i] >= STUB_SYSTEM_MM],
                                 comp_length, max_gap_mm=max_gap_mm, cands=cands)
