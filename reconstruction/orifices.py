@@ -196,12 +196,13 @@ def extend_to_nipple(tree: DuctTree, report: TopologyReport, nipple_mm: np.ndarr
                      volume: np.ndarray | None = None, frame: ImageFrame | None = None) -> list[str]:
     """Move each system's orifice onto the nipple face with a stem (in place).
 
-    The orifice goes to ``nipple + u * min(d, ring_mm)``, ``u`` pointing from the nipple to
-    the system's lumen start ``d`` mm away, so systems draining side by side keep distinct
-    orifices.  The stem is prepended to the root branch; its radius is the root's first
-    radius, its z-uncertainty twice the root's first value (its depth was not observed).
-    With ``volume`` and its ``frame`` the stem follows the duct in-plane where the image
-    shows it (:func:`reconstruction.stems.trace_stem`); otherwise it is straight.
+    With ``volume`` and its ``frame`` the stem follows the duct in-plane from the system's
+    lumen start to the nipple (:func:`reconstruction.stems.trace_stem`), and the orifice
+    is where it comes within ``ring_mm`` of the nipple.  Otherwise the stem is straight
+    and the orifice is ``nipple + u * ring_mm``, ``u`` pointing from the nipple to the
+    lumen start.  Either way systems draining side by side keep distinct orifices.  The
+    stem is prepended to the root branch; its radius is the root's first radius, its
+    z-uncertainty twice the root's first value (its depth was not observed).
 
     Returns
     -------
@@ -219,7 +220,6 @@ def extend_to_nipple(tree: DuctTree, report: TopologyReport, nipple_mm: np.ndarr
         d = float(np.linalg.norm(offset))
         if d <= ring_mm + min_stem_mm:
             continue
-        orifice = nipple + offset / d * ring_mm
         traced = None if volume is None or frame is None else trace_stem(volume, frame, start, nipple)
         if traced is not None:
             # The duct runs to the nipple's tip; its orifice is where it comes within
@@ -234,6 +234,7 @@ def extend_to_nipple(tree: DuctTree, report: TopologyReport, nipple_mm: np.ndarr
             n_new = len(stem)
             length = float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum())
         else:
+            orifice = nipple + offset / d * ring_mm
             length = float(np.linalg.norm(start - orifice))
             n_new = max(1, int(np.ceil(length / step_mm)))
             t = np.linspace(0.0, 1.0, n_new + 1)[:-1, None]

@@ -47,7 +47,7 @@ def trace_stem(array: np.ndarray, frame: ImageFrame, start_mm: np.ndarray, end_m
         The volume.
     frame : ImageFrame
     start_mm, end_mm : (3,) array
-        The two ends (physical mm): where the lumen was seen, and the orifice.
+        The two ends (physical mm): where the lumen was seen, and the nipple.
     corridor_mm : float, optional
         How far the path may leave the straight line; by default a third of the ends'
         distance, and at least 1.5 mm.
@@ -70,7 +70,7 @@ def trace_stem(array: np.ndarray, frame: ImageFrame, start_mm: np.ndarray, end_m
     length = float(np.linalg.norm(end - start))
     corridor = max(1.5, length / 3.0) if corridor_mm is None else corridor_mm
     ij = frame.physical_to_array_index(np.stack([start, end]))
-    nz, ny, nx = frame.shape_zyx
+    _, ny, nx = frame.shape_zyx
     sy, sx = frame.spacing_zyx[1], frame.spacing_zyx[2]
     if not np.all((ij[:, 1] >= 0) & (ij[:, 1] <= ny - 1) & (ij[:, 2] >= 0) & (ij[:, 2] <= nx - 1)):
         return None

@@ -1015,10 +1015,7 @@ def _propose_stub_joins(ctx: _Ctx, c: int, comps: list[set[int]], root_set: set[
     g = ctx.g
     nodes = [n for n in comps[c] if n not in root_set] or list(comps[c])
     for t in pieces:
-        edges = g.component_edges(comps[t])
-        tp = np.concatenate([g.edges[e].points_mm for e in edges])
-        te = np.concatenate([np.full(len(g.edges[e].points_mm), e) for e in edges])
-        tk = np.concatenate([np.arange(len(g.edges[e].points_mm)) for e in edges])
+        tp, te, tk = _all_edge_points(g, list(g.component_edges(comps[t])))
         dist, j = cKDTree(tp).query(np.array([g.pos_mm[n] for n in nodes]))
         i = int(np.argmin(dist))
         if dist[i] > max_gap_mm:
