@@ -36,12 +36,14 @@ Everything is plain numpy on the segmentation's working grid.
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
 from .frame import ImageFrame
+from .slabs import available_cores
 from .tree import Branch, DuctTree, arc_length, end_direction, resample_polyline
 from .treebuild import z_uncertainty_mm
 
@@ -233,11 +235,13 @@ def refine_depth(profiles: np.ndarray, coarse_mm: np.ndarray, *, dz_mm: float, d
     weight = np.full(n, 1e-3)
     r = int(round(reach_mm / dz_mm))
     near = max(1, int(round(1.0 / dz_mm)))            # the local top: within 1 mm of the path
+    centre = np.clip(np.round(np.asarray(coarse_mm, float) / dz_mm), 0, m - 1).astype(int)
+    los, his = np.maximum(0, centre - r), np.minimum(m, centre + r + 1)
+    bases = _window_quantiles(p, los, his, 0.1)
     for i in range(n):
-        k = int(np.clip(round(coarse_mm[i] / dz_mm), 0, m - 1))
-        lo, hi = max(0, k - r), min(m, k + r + 1)
+        k, lo, hi = int(centre[i]), int(los[i]), int(his[i])
         seg = p[i, lo:hi]
-        base = float(np.quantile(seg, 0.1))
+        base = float(bases[i])
         j0 = k - lo
         nb0 = max(0, j0 - near)
         j = nb0 + int(np.argmax(seg[nb0:j0 + near + 1]))
@@ -259,6 +263,17 @@ def refine_depth(profiles: np.ndarray, coarse_mm: np.ndarray, *, dz_mm: float, d
         depth_est = (ndimage.gaussian_filter1d(depth_est * weight, sigma, mode="nearest")
                      / ndimage.gaussian_filter1d(weight, sigma, mode="nearest"))
     return depth_est
+
+
+def _window_quantiles(p: np.ndarray, lo: np.ndarray, hi: np.ndarray, q: float) -> np.ndarray:
+    """``np.quantile(p[i, lo[i]:hi[i]], q)`` for every row ``i``, one call per window length."""
+    out = np.empty(len(p))
+    length = hi - lo
+    for n_win in np.unique(length):
+        rows = np.flatnonzero(length == n_win)
+        windows = p[rows[:, None], lo[rows, None] + np.arange(n_win)[None, :]]
+        out[rows] = np.quantile(windows, q, axis=1)
+    return out
 
 
 def _crossing(seg: np.ndarray, outside: int, inside: int, thr: float) -> float:
@@ -368,6 +383,34 @@ class _Stroke:
         self.extra = np.zeros_like(self.rows)
 
 
+def _stroke_evidence(branches: list[Branch], contrast: np.ndarray, spacing: np.ndarray, frame: ImageFrame, *,
+                     flank_mm: float, sample_mm: float, per_row: int, fine_depths: np.ndarray) -> _Stroke | None:
+    """One stroke's ridge evidence, averaged over rows of ``per_row`` cross-sections."""
+    nz = contrast.shape[0]
+    pts = np.vstack([branches[0].points_mm] + [b.points_mm[1:] for b in branches[1:]])
+    rad = np.concatenate([branches[0].radius_mm] + [b.radius_mm[1:] for b in branches[1:]])
+    along = arc_length(pts)
+    if len(pts) < 2 or along[-1] <= 0:
+        return None
+    fine, _ = resample_polyline(pts, step_mm=sample_mm)
+    fine_along = arc_length(fine)
+    q = frame.physical_to_array_mm(fine)
+    ridge = ridge_profiles(contrast, tuple(spacing), q[:, 1:], half_width_mm=float(np.median(rad)) + flank_mm)
+    # rows of ``per_row`` cross-sections, each averaged (noise down, evidence kept)
+    n_rows = max(1, int(round((len(fine) - 1) / per_row)) + 1)
+    row_pos = np.arange(len(fine)) / max(len(fine) - 1, 1) * (n_rows - 1)
+    row_of = np.clip(np.round(row_pos), 0, n_rows - 1).astype(int)
+    sums = np.zeros((n_rows, nz))
+    np.add.at(sums, row_of, ridge)
+    rows = sums / np.maximum(np.bincount(row_of, minlength=n_rows), 1)[:, None]
+    rows = np.stack([np.interp(fine_depths, np.arange(nz), r) for r in rows])
+    # consecutive branches of a stroke share their joining point
+    first = np.concatenate([[0], np.cumsum([len(b.points_mm) - 1 for b in branches])])
+    end_rows = np.round(along[first[1:]] / along[-1] * (n_rows - 1)).astype(int)
+    return _Stroke(branches=branches, first=first, along=along, fine_along=fine_along, row_pos=row_pos,
+                   rows=rows, ds=max(fine_along[-1] / max(n_rows - 1, 1), 1e-6), end_rows=end_rows)
+
+
 def refine_tree_depths(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame, *,
                        flank_mm: float = 0.5, step_mm: float = 1.0, sample_mm: float = 0.2,
                        depth_upsample: int = 4, bend_cost: float = 3.0, tilt_cost: float = 2.0,
@@ -409,33 +452,15 @@ def refine_tree_depths(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame, 
     fine_depths = np.arange((nz - 1) * depth_upsample + 1) / depth_upsample
     per_row = max(1, int(round(step_mm / sample_mm)))
     slice_axis = frame.direction_matrix[:, 2]
-    # 1. Each stroke's depth evidence, row by row.
-    strokes = []
-    for chain in duct_strokes(out, slice_axis):
-        branches = [out.branches[c] for c in chain]
-        pts = np.vstack([branches[0].points_mm] + [b.points_mm[1:] for b in branches[1:]])
-        rad = np.concatenate([branches[0].radius_mm] + [b.radius_mm[1:] for b in branches[1:]])
-        along = arc_length(pts)
-        if len(pts) < 2 or along[-1] <= 0:
-            continue
-        fine, _ = resample_polyline(pts, step_mm=sample_mm)
-        fine_along = arc_length(fine)
-        q = frame.physical_to_array_mm(fine)
-        ridge = ridge_profiles(contrast, tuple(spacing), q[:, 1:], half_width_mm=float(np.median(rad)) + flank_mm)
-        # rows of ``per_row`` cross-sections, each averaged (noise down, evidence kept)
-        n_rows = max(1, int(round((len(fine) - 1) / per_row)) + 1)
-        row_pos = np.arange(len(fine)) / max(len(fine) - 1, 1) * (n_rows - 1)
-        row_of = np.clip(np.round(row_pos), 0, n_rows - 1).astype(int)
-        sums = np.zeros((n_rows, nz))
-        np.add.at(sums, row_of, ridge)
-        rows = sums / np.maximum(np.bincount(row_of, minlength=n_rows), 1)[:, None]
-        rows = np.stack([np.interp(fine_depths, np.arange(nz), r) for r in rows])
-        # consecutive branches of a stroke share their joining point
-        first = np.concatenate([[0], np.cumsum([len(b.points_mm) - 1 for b in branches])])
-        end_rows = np.round(along[first[1:]] / along[-1] * (n_rows - 1)).astype(int)
-        strokes.append(_Stroke(branches=branches, first=first, along=along, fine_along=fine_along,
-                               row_pos=row_pos, rows=rows, ds=max(fine_along[-1] / max(n_rows - 1, 1), 1e-6),
-                               end_rows=end_rows))
+    # 1. Each stroke's depth evidence, row by row (sampling the contrast is most of the
+    #    work, and runs outside the interpreter lock: the strokes share the cores).
+    def evidence(chain: list[int]) -> _Stroke | None:
+        return _stroke_evidence([out.branches[c] for c in chain], contrast, spacing, frame,
+                                flank_mm=flank_mm, sample_mm=sample_mm, per_row=per_row,
+                                fine_depths=fine_depths)
+
+    with ThreadPoolExecutor(max_workers=available_cores()) as pool:
+        strokes = [st for st in pool.map(evidence, duct_strokes(out, slice_axis)) if st is not None]
     where_ends = {b.id: (k, st.end_rows[j]) for k, st in enumerate(strokes) for j, b in enumerate(st.branches)}
     opts = dict(dz_mm=dz, bend_cost=bend_cost, tilt_cost=tilt_cost, pin_weight=pin_weight)
     # 2. Leaves to root: each side branch tells its parent's junction which depths suit it,

@@ -30,6 +30,7 @@ from scipy import ndimage
 
 from .field_edges import cut_edges, drop_field_edge_bands
 from .frame import ImageFrame
+from .slabs import map_slabs
 
 __all__ = ["Segmentation", "segment_lumen", "flatten_background", "robust_sigma", "breast_mask_2d",
            "tissue_footprint_2d"]
@@ -134,18 +135,24 @@ def flatten_background(array: np.ndarray, *, spacing_yx: tuple[float, float], sc
     a = np.asarray(array, dtype=np.float32)
     k = 4
     nz, ny, nx = a.shape
-    small = _bin_inplane(np.pad(a, ((0, 0), (0, (-ny) % k), (0, (-nx) % k)), mode="edge"), k)
-    w = np.ones(small.shape[1:], np.float32)
+    w = np.ones((-(-ny // k), -(-nx // k)), np.float32)
     if breast is not None:
         b = np.pad(breast, ((0, (-ny) % k), (0, (-nx) % k)), mode="edge")
         w = _bin_inplane(b[None].astype(np.float32), k)[0]
     sig = (scale_mm / (spacing_yx[0] * k), scale_mm / (spacing_yx[1] * k))
-    wsm = ndimage.gaussian_filter(w, sig)
-    bg = np.empty_like(small)
-    for z in range(nz):
-        bg[z] = ndimage.gaussian_filter(small[z] * w, sig) / np.maximum(wsm, 1e-3)
-    full = _upsample_linear(_upsample_linear(bg, k, axis=2, n_out=nx), k, axis=1, n_out=ny)  # small axis first
-    return a - full
+    wsm = np.maximum(ndimage.gaussian_filter(w, sig), 1e-3)
+
+    def flatten(slab: np.ndarray) -> np.ndarray:
+        # Each slice alone: the slabs of slices are flattened on every core at once.
+        small = _bin_inplane(np.pad(slab, ((0, 0), (0, (-ny) % k), (0, (-nx) % k)), mode="edge"), k)
+        bg = np.empty_like(small)
+        for z in range(len(small)):
+            bg[z] = ndimage.gaussian_filter(small[z] * w, sig) / wsm
+        full = _upsample_linear(_upsample_linear(bg, k, axis=2, n_out=nx), k, axis=1, n_out=ny)  # small axis first
+        np.subtract(slab, full, out=full)
+        return full
+
+    return map_slabs(flatten, a, axis=0)
 
 
 def _upsample_linear(a: np.ndarray, k: int, *, axis: int, n_out: int) -> np.ndarray:
@@ -235,7 +242,9 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
     dy, dx = wframe.spacing[1], wframe.spacing[0]
     flat = flatten_background(a, spacing_yx=(dy, dx), scale_mm=background_mm, breast=breast)
     # Light in-plane smoothing (below the thinnest duct) and one slice along z: noise only.
-    flat = ndimage.gaussian_filter(flat, (0.6, 0.1 / dy, 0.1 / dx))
+    smooth_sigma = (0.6, 0.1 / dy, 0.1 / dx)
+    flat = map_slabs(lambda slab: ndimage.gaussian_filter(slab, smooth_sigma), flat, axis=1,
+                     halo=int(4.0 * smooth_sigma[1] + 0.5) + 1)
     inner = ndimage.binary_erosion(breast, iterations=max(1, int(3.0 / dx)))
     # Some 40,000 inner columns (two million voxels) estimate the noise as well as all, and
     # indexing the chosen columns first avoids a copy of the whole inner volume.
@@ -244,7 +253,10 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
     sigma = robust_sigma(flat[:, iy[pick], ix[pick]])
     if not sigma > 0:
         raise ValueError("the volume has no measurable texture or noise (constant inside the breast?)")
-    c = (flat / sigma).astype(np.float32)
+    # In place: the contrast takes the smoothed volume's memory (a second copy of a
+    # full-field volume is 0.7 GB).  The quotient is rounded once, as a float64 division
+    # cast to float32 would be.
+    c = np.divide(flat, sigma, out=flat, casting="same_kind")
     c[:, ~breast] = 0.0
     notes_extra: list[str] = []
     if nipple_mm is None:
@@ -277,14 +289,21 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
     win = max(3, int(round(4.0 / wframe.spacing[2])) | 1)
     # Peak depth from a profile smoothed over ~2 mm: a smeared duct's raw profile is flat
     # and noisy on top, so its raw argmax jumps from column to column.
-    c = ndimage.gaussian_filter1d(c, sigma=max(0.5, depth_smoothing_mm / wframe.spacing[2]), axis=0)
-    colmax = ndimage.maximum_filter1d(c, size=win, axis=0)
-    peak = (c >= colmax - 1e-6) & (c >= low_sigma)
+    depth_sigma = max(0.5, depth_smoothing_mm / wframe.spacing[2])
     # Ripple ghosts: FBP rings a bright duct into weaker peaks a few mm above and below
     # it.  A peak must reach ghost_ratio of the strongest peak within ghost_mm in depth;
     # a second duct in the same column at another depth is usually as bright as itself.
     wide = max(win, int(round(2 * ghost_mm / wframe.spacing[2])) | 1)
-    peak &= c >= ghost_ratio * ndimage.maximum_filter1d(c, size=wide, axis=0)
+
+    def depth_peaks(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Column by column along z: slabs of rows run on every core at once.
+        smooth = ndimage.gaussian_filter1d(columns, sigma=depth_sigma, axis=0)
+        is_peak = smooth >= ndimage.maximum_filter1d(smooth, size=win, axis=0) - 1e-6
+        is_peak &= smooth >= low_sigma
+        is_peak &= smooth >= ghost_ratio * ndimage.maximum_filter1d(smooth, size=wide, axis=0)
+        return smooth, is_peak
+
+    c, peak = map_slabs(depth_peaks, c, axis=1)
     # Exactly one voxel per duct crossing of a column: resampled to near-isotropic voxels
     # this one-slice ribbon becomes a tube about as deep as the slice spacing, where a
     # thicker band would skeletonise into plates and spurs.

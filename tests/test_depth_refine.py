@@ -165,3 +165,14 @@ def test_doctests_of_the_module():
     import reconstruction.depth_refine as module
 
     assert doctest.testmod(module).failed == 0
+
+
+def test_window_quantiles_match_one_row_at_a_time():
+    from reconstruction.depth_refine import _window_quantiles
+
+    rng = np.random.default_rng(5)
+    p = rng.normal(size=(40, 30))
+    lo = rng.integers(0, 15, size=40)
+    hi = np.minimum(30, lo + rng.integers(1, 20, size=40))
+    expected = [np.quantile(p[i, lo[i]:hi[i]], 0.1) for i in range(40)]
+    assert np.array_equal(_window_quantiles(p, lo, hi, 0.1), expected)
