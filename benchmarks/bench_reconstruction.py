@@ -11,7 +11,9 @@ Targets (issue 3): recall and precision >= 0.95, branches >= 0.90, systems exact
 ductplan runs in a child process that reads the volume from NRRD, so its time includes
 reading and its peak RSS is its own (not the sample generator's).
 Run: .venv/bin/python benchmarks/bench_reconstruction.py [PRESET ...] [--scanner narrow|medium|wide]
-(``--scanner``: every preset through another vendor's arc, 15, 25 or 50 degrees).
+     [--ducts standard|thin-tortuous]
+(``--scanner``: every preset through another vendor's arc, 15, 25 or 50 degrees;
+``--ducts thin-tortuous``: every preset grown with thinner, more tortuous ducts).
 """
 from __future__ import annotations
 
@@ -95,10 +97,10 @@ def reconstruct_in_child(volume) -> tuple[DuctTree, dict]:
     return DuctTree.from_dict(res["tree"]), {"seconds": res["seconds"], "peak_rss_mb": res["peak_rss_mb"]}
 
 
-def main(names: list[str], scanner: str | None = None) -> int:
+def main(names: list[str], scanner: str | None = None, ducts: str | None = None) -> int:
     rows = []
     for name in names:
-        s = make_sample(name, seed=0, scanner=scanner)
+        s = make_sample(name, seed=0, scanner=scanner, ducts=ducts)
         res: dict = {}
         tree, res["ductplan"] = reconstruct_in_child(s.volume)
         with measured("naive", res):
@@ -136,5 +138,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("presets", nargs="*", default=None)
     ap.add_argument("--scanner", choices=["narrow", "medium", "wide"], default=None)
+    ap.add_argument("--ducts", choices=["standard", "thin-tortuous"], default=None,
+                    help="duct-tree model of the samples (default: each preset's standard one)")
     args = ap.parse_args()
-    sys.exit(main(args.presets or preset_names(), scanner=args.scanner))
+    sys.exit(main(args.presets or preset_names(), scanner=args.scanner, ducts=args.ducts))

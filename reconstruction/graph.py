@@ -156,8 +156,12 @@ class DuctGraph:
     def component_edges(self, nodes: set[int]) -> set[int]:
         return {e for n in nodes for e in self.incident[n]}
 
-    def dijkstra(self, sources: list[int]) -> dict[int, float]:
-        """Geodesic (along-centreline) distance in mm from the nearest of ``sources``."""
+    def dijkstra(self, sources: list[int], *, target: int | None = None) -> dict[int, float]:
+        """Geodesic (along-centreline) distance in mm from the nearest of ``sources``.
+
+        With ``target``, the search stops once the target's distance is final: the
+        result holds it (when reachable) and the nodes settled on the way.
+        """
         dist = {s: 0.0 for s in sources}
         heap = [(0.0, s) for s in sources]
         heapq.heapify(heap)
@@ -165,6 +169,8 @@ class DuctGraph:
             d, a = heapq.heappop(heap)
             if d > dist.get(a, np.inf):
                 continue
+            if a == target:
+                break
             for e in self.incident[a]:
                 b = self.other(e, a)
                 nd = d + self.edges[e].length_mm

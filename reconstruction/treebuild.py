@@ -700,7 +700,7 @@ def _break_cycles(ctx: _Ctx, roots: list[int | None], *, artefact_mm: float,
     weak = ("its longest, thinnest" + (", dimmest" if ctx.intensity is not None else "")
             + " edge (weight length / radius^2)")
     for e, edge in gone.items():
-        other = g.dijkstra([edge.u]).get(edge.v, 0.0)
+        other = g.dijkstra([edge.u], target=edge.v).get(edge.v, 0.0)
         loop = edge.length_mm + other
         if loop < artefact_mm:
             ctx.report.artefact_loops += 1

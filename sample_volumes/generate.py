@@ -97,8 +97,19 @@ def _with_retries(fn, seed: int, attempts: int = 12):
     raise RuntimeError(f"could not build this sample from seed {seed}: {last}")
 
 
-def _grow(preset: Preset, breast: BreastGeometry, rng: np.random.Generator):
-    params = TreeParameters()
+DUCT_MODELS: dict[str, TreeParameters] = {
+    "standard": TreeParameters(),
+    # Ducts thinner and more tortuous than the standard model: half-width main ducts,
+    # terminal ducts down to 0.15 mm radius, and more than twice the direction noise.
+    # Not a preset's model: a check that the reconstruction does not rest on the
+    # standard model's calibre and straightness.
+    "thin-tortuous": TreeParameters(main_radius_mm=(0.45, 0.75), min_radius_mm=0.15, tortuosity=0.12),
+}
+
+
+def _grow(preset: Preset, breast: BreastGeometry, rng: np.random.Generator,
+          params: TreeParameters | None = None):
+    params = params or TreeParameters()
     tree = grow_tree(breast, rng, n_systems=preset.n_systems, params=params)
     for b in tree.branches:
         b.opacified = np.ones(len(b.points_mm), bool)
@@ -129,7 +140,7 @@ def _breast_for(preset: Preset, rng: np.random.Generator) -> BreastGeometry:
 
 
 def make_sample(name: str | Preset, *, seed: int = 0, scanner: str | None = None,
-                progress: Progress | None = None) -> Sample:
+                ducts: str | None = None, progress: Progress | None = None) -> Sample:
     """Generate the sample ``name`` deterministically from ``seed``.
 
     Parameters
@@ -140,6 +151,8 @@ def make_sample(name: str | Preset, *, seed: int = 0, scanner: str | None = None
         Same seed, same voxels.
     scanner : str, optional
         Override the preset's arc: "narrow" (15 x 15 deg), "medium" (9 x 25), "wide" (25 x 50).
+    ducts : str, optional
+        Duct-tree model (``DUCT_MODELS``): "standard" (the default) or "thin-tortuous".
     progress : callable, optional
         ``progress(stage, fraction)`` for long runs.
 
@@ -158,7 +171,10 @@ def make_sample(name: str | Preset, *, seed: int = 0, scanner: str | None = None
     breast = _breast_for(preset, rngs[0])
 
     say("growing duct tree", 0.0)
-    tree, lesions = _with_retries(lambda rng: _grow(preset, breast, rng), seed * 7919 + salt)
+    if (ducts or "standard") not in DUCT_MODELS:
+        raise ValueError(f"unknown duct model {ducts!r}: choose from {', '.join(DUCT_MODELS)}")
+    params = DUCT_MODELS[ducts or "standard"]
+    tree, lesions = _with_retries(lambda rng: _grow(preset, breast, rng, params), seed * 7919 + salt)
     # Systems a breast has but that took no contrast: truth only, never rendered.
     hidden = grow_tree(breast, rngs[1], n_systems=2)
     tree = _append_hidden(tree, hidden)

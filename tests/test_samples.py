@@ -173,3 +173,23 @@ def test_nrrd_read_by_simpleitk_matches_frame(sample_of, tmp_path):
     idx = img.TransformPhysicalPointToContinuousIndex(les)
     np.testing.assert_allclose(img.TransformContinuousIndexToPhysicalPoint(idx), les, atol=1e-6)
     np.testing.assert_allclose(f.physical_to_index(les), idx, atol=1e-6)
+
+
+def _tortuosity(tree: DuctTree) -> float:
+    """Median path length over chord of the branches longer than 5 mm."""
+    ratios = [b.length_mm / np.linalg.norm(b.points_mm[-1] - b.points_mm[0])
+              for b in tree.branches if b.length_mm > 5.0]
+    return float(np.median(ratios))
+
+
+def test_thin_tortuous_duct_model_grows_thinner_more_tortuous_ducts(sample_of):
+    standard = sample_of("normal")
+    thin = make_sample("normal", seed=0, ducts="thin-tortuous")
+    trees = [DuctTree.from_dict(s.truth["tree"]) for s in (standard, thin)]
+    radius = [np.median(np.concatenate([b.radius_mm for b in t.branches])) for t in trees]
+    assert radius[1] < 0.75 * radius[0]
+    assert _tortuosity(trees[1]) > _tortuosity(trees[0])
+    # still a galactogram: the thin ducts stand out of their background (standard: 2.2)
+    assert lumen_contrast_to_noise(thin.volume.array, thin.volume.frame, thin.truth, min_radius_mm=0.2) > 1.0
+    with pytest.raises(ValueError, match="unknown duct model"):
+        make_sample("normal", ducts="spaghetti")
