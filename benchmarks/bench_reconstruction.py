@@ -100,7 +100,11 @@ def reconstruct_in_child(volume) -> tuple[DuctTree, dict]:
 def main(names: list[str], scanner: str | None = None, ducts: str | None = None) -> int:
     rows = []
     for name in names:
-        s = make_sample(name, seed=0, scanner=scanner, ducts=ducts)
+        try:
+            s = make_sample(name, seed=0, scanner=scanner, ducts=ducts)
+        except RuntimeError as exc:   # a lesion that fits none of this duct model's ducts
+            print(f"{name:28s} not grown with these ducts: {exc}", flush=True)
+            continue
         res: dict = {}
         tree, res["ductplan"] = reconstruct_in_child(s.volume)
         with measured("naive", res):
@@ -119,6 +123,8 @@ def main(names: list[str], scanner: str | None = None, ducts: str | None = None)
                   f"{res['naive']['peak_rss_mb']:6.0f} MB  {sn.line()}  (naive/ductplan time {ratio:.2f})",
                   flush=True)
         rows.append((sd, sn))
+    if not rows:
+        return 1
     d = np.array([[r[0].recall, r[0].precision, r[0].branches_detected] for r in rows])
     print(f"\nmean ductplan: recall {d[:, 0].mean():.3f} precision {d[:, 1].mean():.3f} "
           f"branches {d[:, 2].mean():.3f}; systems exact on "

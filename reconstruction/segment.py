@@ -12,8 +12,8 @@ intensity therefore gives tall "walls" instead of tubes.  The approach here:
    keep voxels at (or within half a slice of) local maxima along z, which puts the lumen
    at the depth where the duct is in focus.  Several ducts crossing at different depths
    give several peaks.
-4. **Hysteresis**: strong peak voxels seed, weaker ones grow (26-connectivity), so thin
-   faint ducts survive when attached to a confident tree.
+4. **Hysteresis**: strong peak voxels (4.5 sigma) seed, weaker ones (3 sigma) grow
+   (26-connectivity), so thin faint ducts survive when attached to a confident tree.
 5. **Tube restoration**: the peak sheet is one slice thick; it is thickened along z by
    the local in-plane radius so the mask is a tube with roughly the true cross-section,
    which keeps skeletons and radii honest.
@@ -176,7 +176,7 @@ def _upsample_linear(a: np.ndarray, k: int, *, axis: int, n_out: int) -> np.ndar
 
 
 def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: float = 0.2,
-                  high_sigma: float = 6.0, low_sigma: float = 3.0, background_mm: float = 4.0,
+                  high_sigma: float = 4.5, low_sigma: float = 3.0, background_mm: float = 4.0,
                   min_component_mm: float = 3.0, nipple_mm: np.ndarray | None = None,
                   root_radius_mm: float = 15.0, attach_gap_mm: float = 12.0,
                   skin_band_mm: float = 3.0, lump_radius_mm: float = 1.5,
@@ -193,7 +193,11 @@ def segment_lumen(array: np.ndarray, frame: ImageFrame, *, working_spacing_mm: f
     working_spacing_mm : float
         Target in-plane spacing; finer inputs are binned by an integer factor.
     high_sigma, low_sigma : float
-        Hysteresis thresholds on the flattened contrast, in units of noise sigma.
+        Hysteresis thresholds on the flattened contrast, in units of noise sigma.  A
+        seed at 4.5 sigma is one noise voxel in ~300,000, and a seeded piece must still
+        reach 3 mm and the nipple's tree: noise rarely passes.  A thin duct (0.2-0.3 mm
+        radius, its contrast spread over several slices) peaks at 3-5 sigma, so a
+        6-sigma seed left whole branches of them unseeded.
     background_mm : float
         Scale of the background removed from each slice (> the widest ordinary duct).
     min_component_mm : float
