@@ -160,7 +160,8 @@ class DuctGraph:
         """Geodesic (along-centreline) distance in mm from the nearest of ``sources``.
 
         With ``target``, the search stops once the target's distance is final: the
-        result holds it (when reachable) and the nodes settled on the way.
+        result then holds the target's distance (when reachable); other entries may be
+        longer than their true distance.
         """
         dist = {s: 0.0 for s in sources}
         heap = [(0.0, s) for s in sources]
