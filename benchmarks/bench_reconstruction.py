@@ -30,6 +30,7 @@ from _measure import measured  # noqa: E402
 from reconstruction.pipeline import reconstruct  # noqa: E402
 from reconstruction.tree import Branch, DuctSystem, DuctTree  # noqa: E402
 from sample_volumes import make_sample, preset_names  # noqa: E402
+from sample_volumes.generate import DUCT_MODELS  # noqa: E402
 from sample_volumes.scoring import score_tree  # noqa: E402
 
 
@@ -144,7 +145,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("presets", nargs="*", default=None)
     ap.add_argument("--scanner", choices=["narrow", "medium", "wide"], default=None)
-    ap.add_argument("--ducts", choices=["standard", "thin-tortuous"], default=None,
+    ap.add_argument("--ducts", choices=sorted(DUCT_MODELS), default=None,
                     help="duct-tree model of the samples (default: each preset's standard one)")
     args = ap.parse_args()
     sys.exit(main(args.presets or preset_names(), scanner=args.scanner, ducts=args.ducts))

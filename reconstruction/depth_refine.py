@@ -383,7 +383,7 @@ class _Stroke:
         self.extra = np.zeros_like(self.rows)
 
 
-def _stroke_evidence(branches: list[Branch], contrast: np.ndarray, spacing: np.ndarray, frame: ImageFrame, *,
+def _stroke_evidence(branches: list[Branch], contrast: np.ndarray, frame: ImageFrame, *,
                      flank_mm: float, sample_mm: float, per_row: int, fine_depths: np.ndarray) -> _Stroke | None:
     """One stroke's ridge evidence, averaged over rows of ``per_row`` cross-sections."""
     nz = contrast.shape[0]
@@ -395,7 +395,8 @@ def _stroke_evidence(branches: list[Branch], contrast: np.ndarray, spacing: np.n
     fine, _ = resample_polyline(pts, step_mm=sample_mm)
     fine_along = arc_length(fine)
     q = frame.physical_to_array_mm(fine)
-    ridge = ridge_profiles(contrast, tuple(spacing), q[:, 1:], half_width_mm=float(np.median(rad)) + flank_mm)
+    ridge = ridge_profiles(contrast, tuple(frame.spacing_zyx), q[:, 1:],
+                           half_width_mm=float(np.median(rad)) + flank_mm)
     # rows of ``per_row`` cross-sections, each averaged (noise down, evidence kept)
     n_rows = max(1, int(round((len(fine) - 1) / per_row)) + 1)
     row_pos = np.arange(len(fine)) / max(len(fine) - 1, 1) * (n_rows - 1)
@@ -455,7 +456,7 @@ def refine_tree_depths(tree: DuctTree, contrast: np.ndarray, frame: ImageFrame, 
     # 1. Each stroke's depth evidence, row by row (sampling the contrast is most of the
     #    work, and runs outside the interpreter lock: the strokes share the cores).
     def evidence(chain: list[int]) -> _Stroke | None:
-        return _stroke_evidence([out.branches[c] for c in chain], contrast, spacing, frame,
+        return _stroke_evidence([out.branches[c] for c in chain], contrast, frame,
                                 flank_mm=flank_mm, sample_mm=sample_mm, per_row=per_row,
                                 fine_depths=fine_depths)
 

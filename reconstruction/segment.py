@@ -134,7 +134,7 @@ def flatten_background(array: np.ndarray, *, spacing_yx: tuple[float, float], sc
     """
     a = np.asarray(array, dtype=np.float32)
     k = 4
-    nz, ny, nx = a.shape
+    ny, nx = a.shape[1:]
     w = np.ones((-(-ny // k), -(-nx // k)), np.float32)
     if breast is not None:
         b = np.pad(breast, ((0, (-ny) % k), (0, (-nx) % k)), mode="edge")

@@ -20,7 +20,7 @@ from .lesion_models import LesionSpec
 from .phantom import GridSpec, Materials, render_lumen, tissue_attenuation
 from .presets import Preset, get_preset
 
-__all__ = ["Sample", "make_sample", "patient_direction", "VALUE_SCALE"]
+__all__ = ["DUCT_MODELS", "Sample", "make_sample", "patient_direction", "VALUE_SCALE"]
 
 #: Reconstructed attenuation (1/mm) is stored x1000 (i.e. 1/m), a DBT-like value range.
 VALUE_SCALE = 1000.0
@@ -107,9 +107,7 @@ DUCT_MODELS: dict[str, TreeParameters] = {
 }
 
 
-def _grow(preset: Preset, breast: BreastGeometry, rng: np.random.Generator,
-          params: TreeParameters | None = None):
-    params = params or TreeParameters()
+def _grow(preset: Preset, breast: BreastGeometry, rng: np.random.Generator, params: TreeParameters):
     tree = grow_tree(breast, rng, n_systems=preset.n_systems, params=params)
     for b in tree.branches:
         b.opacified = np.ones(len(b.points_mm), bool)
@@ -162,6 +160,9 @@ def make_sample(name: str | Preset, *, seed: int = 0, scanner: str | None = None
     """
     preset = get_preset(name) if isinstance(name, str) else name
     scan: Scanner = SCANNERS[scanner or preset.scanner]
+    params = DUCT_MODELS.get(ducts or "standard")
+    if params is None:
+        raise ValueError(f"unknown duct model {ducts!r}: choose from {', '.join(DUCT_MODELS)}")
     say = progress or (lambda stage, frac: None)
     # The preset's name joins the seed: each case gets its own tree, reproducibly.
     salt = zlib.crc32(preset.name.encode())
@@ -171,12 +172,9 @@ def make_sample(name: str | Preset, *, seed: int = 0, scanner: str | None = None
     breast = _breast_for(preset, rngs[0])
 
     say("growing duct tree", 0.0)
-    if (ducts or "standard") not in DUCT_MODELS:
-        raise ValueError(f"unknown duct model {ducts!r}: choose from {', '.join(DUCT_MODELS)}")
-    params = DUCT_MODELS[ducts or "standard"]
     tree, lesions = _with_retries(lambda rng: _grow(preset, breast, rng, params), seed * 7919 + salt)
     # Systems a breast has but that took no contrast: truth only, never rendered.
-    hidden = grow_tree(breast, rngs[1], n_systems=2)
+    hidden = grow_tree(breast, rngs[1], n_systems=2, params=params)
     tree = _append_hidden(tree, hidden)
 
     materials = Materials()
