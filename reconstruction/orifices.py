@@ -191,6 +191,18 @@ def drop_stub_systems(tree: DuctTree, report: TopologyReport, *,
     return out, notes
 
 
+def _stem_radius(band_radius_mm: np.ndarray, *, fallback: float, smooth_points: int = 5) -> np.ndarray:
+    """Radius along a traced stem: the band's half-width, gaps (the path crossing the skin
+    or the nipple's tip, no band) filled from the neighbours, a running median over
+    ``smooth_points`` (pixel steps) against the odd pixel; ``fallback`` when no band at all."""
+    r = np.asarray(band_radius_mm, float)
+    ok = np.isfinite(r)
+    if not ok.any():
+        return np.full(len(r), fallback)
+    r = np.interp(np.arange(len(r)), np.flatnonzero(ok), r[ok])
+    return ndimage.median_filter(r, size=min(smooth_points, len(r)) | 1, mode="nearest")
+
+
 def extend_to_nipple(tree: DuctTree, report: TopologyReport, nipple_mm: np.ndarray, *,
                      ring_mm: float = 2.0, step_mm: float = 0.5, min_stem_mm: float = 1.0,
                      volume: np.ndarray | None = None, frame: ImageFrame | None = None) -> list[str]:
@@ -201,7 +213,8 @@ def extend_to_nipple(tree: DuctTree, report: TopologyReport, nipple_mm: np.ndarr
     is where it comes within ``ring_mm`` of the nipple.  Otherwise the stem is straight
     and the orifice is ``nipple + u * ring_mm``, ``u`` pointing from the nipple to the
     lumen start.  Either way systems draining side by side keep distinct orifices.  The
-    stem is prepended to the root branch; its radius is the root's first radius, its
+    stem is prepended to the root branch; its radius is the traced band's half-width (the
+    root's first radius where the band is not seen, and for a straight stem), its
     z-uncertainty twice the root's first value (its depth was not observed).
 
     Returns
@@ -220,17 +233,22 @@ def extend_to_nipple(tree: DuctTree, report: TopologyReport, nipple_mm: np.ndarr
         d = float(np.linalg.norm(offset))
         if d <= ring_mm + min_stem_mm:
             continue
-        traced = None if volume is None or frame is None else trace_stem(volume, frame, start, nipple)
-        if traced is not None:
+        trace = None if volume is None or frame is None else trace_stem(volume, frame, start, nipple)
+        traced = None
+        if trace is not None:
             # The duct runs to the nipple's tip; its orifice is where it comes within
             # ring_mm of it (the path's last step into the tip is the tip's own bright
             # surface, not the duct).
-            near = np.nonzero(np.linalg.norm(traced - nipple, axis=1) <= ring_mm)[0]
-            traced = traced[: near[0] + 1] if len(near) and near[0] >= 1 else None
+            near = np.nonzero(np.linalg.norm(trace.points_mm - nipple, axis=1) <= ring_mm)[0]
+            if len(near) and near[0] >= 1:
+                traced = trace.points_mm[: near[0] + 1]
+                band_r = _stem_radius(trace.radius_mm[: near[0] + 1], fallback=float(root.radius_mm[0]))
+        stem_r: float | np.ndarray = float(root.radius_mm[0])
         if traced is not None:
             orifice = traced[-1].copy()
-            path, _ = resample_polyline(traced[::-1], step_mm=step_mm)
+            path, r = resample_polyline(traced[::-1], step_mm=step_mm, values=band_r[::-1])
             stem = path[:-1]            # the root's first point closes it
+            stem_r = r[:-1]
             n_new = len(stem)
             length = float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum())
         else:
@@ -240,7 +258,7 @@ def extend_to_nipple(tree: DuctTree, report: TopologyReport, nipple_mm: np.ndarr
             t = np.linspace(0.0, 1.0, n_new + 1)[:-1, None]
             stem = orifice + t * (start - orifice)
         root.points_mm = np.concatenate([stem, root.points_mm])
-        root.radius_mm = np.concatenate([np.full(n_new, root.radius_mm[0]), root.radius_mm])
+        root.radius_mm = np.concatenate([np.broadcast_to(stem_r, (n_new,)), root.radius_mm])
         if root.z_uncertainty_mm is not None:
             root.z_uncertainty_mm = np.concatenate([np.full(n_new, 2.0 * root.z_uncertainty_mm[0]),
                                                     root.z_uncertainty_mm])

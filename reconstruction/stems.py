@@ -7,15 +7,45 @@ brighter at its own depth than the tissue around it at any depth.  This module t
 in-plane as the cheapest path through that band, within a corridor round the straight
 line from the lumen to the nipple; the depth is interpolated between the two ends (DBT
 cannot place it better there).
+
+The path keeps to the band's middle, and the band's half-width along it is the stem's
+radius: the ampulla behind the nipple is normally 2-4 mm wide (DOMAIN), wider when
+ectatic, and a path anywhere in a bright plateau would hug one wall and report the
+calibre of the lumen's first voxel.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from .frame import ImageFrame
 
-__all__ = ["trace_stem", "depth_peak_image"]
+__all__ = ["StemTrace", "trace_stem", "depth_peak_image"]
+
+# The band's edge, as a fraction of its brightness.  A duct thinner than the depth blur
+# images as its chord through the slab (a semicircular profile), whose half-height lies
+# at sqrt(1 - 0.5**2) of the radius: the radius is the half-width over that.
+_BAND_EDGE = 0.5
+_CHORD = 1.0 / np.sqrt(1.0 - _BAND_EDGE ** 2)
+
+
+@dataclass
+class StemTrace:
+    """A traced stem.
+
+    Attributes
+    ----------
+    points_mm : (N, 3) ndarray
+        From the start to the end (physical mm).
+    radius_mm : (N,) ndarray
+        The band's in-plane half-width at each point (chord-corrected); NaN where the
+        path crosses no band (the skin, the nipple's tip).
+    """
+
+    points_mm: np.ndarray
+    radius_mm: np.ndarray
 
 
 def depth_peak_image(columns: np.ndarray) -> np.ndarray:
@@ -38,7 +68,7 @@ def depth_peak_image(columns: np.ndarray) -> np.ndarray:
 
 def trace_stem(array: np.ndarray, frame: ImageFrame, start_mm: np.ndarray, end_mm: np.ndarray, *,
                corridor_mm: float | None = None, smooth_mm: float = 0.3,
-               straightness: float = 0.1) -> np.ndarray | None:
+               straightness: float = 0.1) -> StemTrace | None:
     """In-plane path of a duct from ``start_mm`` to ``end_mm`` through the volume.
 
     Parameters
@@ -59,10 +89,10 @@ def trace_stem(array: np.ndarray, frame: ImageFrame, start_mm: np.ndarray, end_m
 
     Returns
     -------
-    (N, 3) ndarray or None
+    StemTrace or None
         Points in mm from ``start_mm`` to ``end_mm``, the depth interpolated linearly
-        along the path; None when the ends fall outside the volume or are too close to
-        trace between.
+        along the path, with the band's radius; None when the ends fall outside the
+        volume or are too close to trace between.
     """
     from skimage.graph import route_through_array
 
@@ -96,7 +126,12 @@ def trace_stem(array: np.ndarray, frame: ImageFrame, start_mm: np.ndarray, end_m
     if not ref > 0:
         return None
     level = np.clip(peak / ref, 0.0, 1.0)
-    cost = np.where(inside, 1.0 - (1.0 - straightness) * level, 1e6)
+    # Depth into the band (mm to its nearest edge): highest on the band's middle line.
+    # Brightness alone is flat across a wide lumen, where any path is as cheap as another.
+    depth_in = ndimage.distance_transform_edt((level >= _BAND_EDGE) & inside, sampling=(sy, sx))
+    deepest = float(depth_in.max())
+    centred = depth_in / deepest if deepest > 0 else np.zeros_like(depth_in)
+    cost = np.where(inside, 1.0 - (1.0 - straightness) * level * (0.5 + 0.5 * centred), 1e6)
     s_px = (int(round(ij[0, 1])) - y0, int(round(ij[0, 2])) - x0)
     e_px = (int(round(ij[1, 1])) - y0, int(round(ij[1, 2])) - x0)
     path, _ = route_through_array(cost, s_px, e_px, fully_connected=True, geometric=True)
@@ -109,4 +144,7 @@ def trace_stem(array: np.ndarray, frame: ImageFrame, start_mm: np.ndarray, end_m
     z = ij[0, 0] + w * (ij[1, 0] - ij[0, 0])
     pts = frame.array_index_to_physical(np.column_stack([z, yx]))
     pts[0], pts[-1] = start, end          # exact ends (the path ran on pixel centres)
-    return pts
+    # (The transform counts to the first pixel outside: the edge lies half a pixel in.)
+    half = depth_in[path[:, 0].astype(int), path[:, 1].astype(int)] - 0.5 * min(sy, sx)
+    radius = np.where(half > 0, _CHORD * half, np.nan)
+    return StemTrace(points_mm=pts, radius_mm=radius)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from reconstruction.frame import ImageFrame
 from reconstruction.orifices import extend_to_nipple
@@ -52,8 +53,9 @@ def test_trace_follows_a_curved_duct_across_the_skin(curved_duct_across_skin):
     volume, frame = curved_duct_across_skin
     start = np.array([4.0, _arc_y(np.array(4.0)), DEPTH_MM])
     end = np.array([36.0, _arc_y(np.array(36.0)), DEPTH_MM])
-    path = trace_stem(volume, frame, start, end)
-    assert path is not None
+    trace = trace_stem(volume, frame, start, end)
+    assert trace is not None
+    path = trace.points_mm
     np.testing.assert_allclose(path[0], start)
     np.testing.assert_allclose(path[-1], end)
     # the straight line is 2 mm off the duct at its middle; the trace stays in the duct's
@@ -89,3 +91,37 @@ def test_stem_traced_to_the_nipple_follows_the_duct(curved_duct_across_skin):
     assert _deviation_from_arc(stem) <= 0.7
     steps = np.linalg.norm(np.diff(tree.branches[0].points_mm[: len(stem) + 1], axis=0), axis=1)
     assert np.max(steps) <= 0.5 + 0.05
+
+
+def _wide_duct(profile: str) -> tuple[np.ndarray, ImageFrame]:
+    """A 4 mm wide lumen (an ampulla) along x at y = 10 mm, with noise.  ``chord``: as a
+    cylinder thinner than the depth blur images (brightness ~ its thickness through the
+    slab); ``flat``: evenly bright across (a plateau, where brightness gives no middle)."""
+    nx, ny, nz = 200, 100, 20
+    frame = ImageFrame(origin=(0.0, 0.0, 0.0), spacing=SPACING, direction=tuple(np.eye(3).ravel()),
+                       size=(nx, ny, nz))
+    z, y, x = np.meshgrid(np.arange(nz) * SPACING[2], np.arange(ny) * SPACING[1], np.arange(nx) * SPACING[0],
+                          indexing="ij")
+    if profile == "chord":
+        across = np.sqrt(np.clip(1.0 - ((y - 10.0) / 2.0) ** 2, 0.0, None))
+    else:
+        across = ndimage.gaussian_filter1d((np.abs(y - 10.0) <= 2.0).astype(float), 0.5 / SPACING[1], axis=1)
+    lumen = 60.0 * across * np.exp(-0.5 * ((z - DEPTH_MM) / 3.0) ** 2)
+    rng = np.random.default_rng(1)
+    return (100.0 + lumen + rng.normal(0.0, 4.0, lumen.shape)).astype(np.float32), frame
+
+
+@pytest.mark.parametrize("profile", ["flat", "chord"])
+def test_trace_keeps_to_the_middle_of_a_wide_lumen_and_measures_its_radius(profile):
+    volume, frame = _wide_duct(profile)
+    # Both ends on one wall (1.5 mm off the middle): a path that only seeks brightness
+    # runs straight along that wall through a plateau; the band's middle is 1.5 mm away.
+    start, end = np.array([4.0, 11.5, DEPTH_MM]), np.array([36.0, 11.5, DEPTH_MM])
+    trace = trace_stem(volume, frame, start, end)
+    assert trace is not None
+    mid = (trace.points_mm[:, 0] > 10.0) & (trace.points_mm[:, 0] < 30.0)
+    assert np.median(np.abs(trace.points_mm[mid, 1] - 10.0)) <= 0.4
+    # The radius: chord-corrected half-width, exact for the cylinder's profile (and
+    # 15 % over for a plateau, which has no chord profile to correct).
+    expected = 2.0 if profile == "chord" else 2.0 / np.sqrt(0.75)
+    np.testing.assert_allclose(np.median(trace.radius_mm[mid]), expected, rtol=0.12)
