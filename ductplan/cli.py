@@ -87,11 +87,13 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
 
     nipple = parse_point(args.nipple)
     with staged_outdir(args.output) as stage:
-        _, rec = run_reconstruct(args.volume, nipple=nipple, laterality=args.laterality, view=args.view,
-                                 progress=Progress(args.quiet))
+        volume, rec = run_reconstruct(args.volume, nipple=nipple, laterality=args.laterality, view=args.view,
+                                      progress=Progress(args.quiet))
         paths = write_reconstruction_files(rec, stage)
     print(rec.tree.summary_table())
     print()
+    for line in volume.metadata.get("warnings", []):
+        print(f"! reading the volume: {line}")
     for line in rec.notes + rec.topology.lines()[:10]:
         print(line)
     for kind in paths:

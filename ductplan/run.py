@@ -170,6 +170,9 @@ def run_plan(volume_path: str | Path, outdir: str | Path, *, lesions_path: str |
     with staged_outdir(outdir) as stage:
         volume, rec = run_reconstruct(volume_path, nipple=nipple, laterality=laterality, view=view,
                                       progress=say)
+        # What the reader had to choose (a series among several, the slice axis) is the
+        # surgeon's to know as well.
+        warnings += [f"reading the volume: {w}" for w in volume.metadata.get("warnings", [])]
         say("detecting lesions along the ducts", 0.6)
         from reconstruction.findings_detect import detect_findings
 

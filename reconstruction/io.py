@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .frame import ImageFrame
-from .volume import Volume
+from .volume import Volume, slices_last
 
 __all__ = ["read_volume", "VolumeError", "MIN_SLICES", "VOLUME_SUFFIXES"]
 
@@ -85,7 +85,9 @@ def read_volume(path: str | os.PathLike, *, laterality: str | None = None,
     Volume
         ``array`` float32 ``(z, y, x)``; ``frame`` in SimpleITK's convention;
         ``metadata["format"]`` names the format and ``metadata["warnings"]``
-        lists anything the reader had to guess or choose.
+        lists anything the reader had to guess or choose.  The DBT slices run
+        along the third image axis whatever the file's axis order
+        (:func:`reconstruction.volume.slices_last`).
 
     Raises
     ------
@@ -132,6 +134,9 @@ def read_volume(path: str | os.PathLike, *, laterality: str | None = None,
                 f"({_describe_magic(path)}); expected {', '.join(VOLUME_SUFFIXES)}, "
                 "a DICOM file, or a folder holding a DICOM series")
     _check_voxels(volume.array, path)
+    volume, reordered = slices_last(volume)
+    if reordered:
+        volume.metadata.setdefault("warnings", []).append(reordered)
     if lat_override is not None:
         volume.laterality = lat_override
     if view_override is not None:

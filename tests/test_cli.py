@@ -135,3 +135,24 @@ def test_demo_runs_the_whole_plan_on_a_built_in_sample(tmp_path, capsys):
         assert (out_dir / "plan" / name).is_file()
     assert (out_dir / "sample" / "volume.nrrd").is_file()
     assert "Proposed: contraindicated" in out and str(out_dir / "plan" / "plan.json") in out
+
+
+def test_plan_reads_slices_stored_along_x_and_says_so(sample_of, tmp_path, capsys):
+    """Another converter's layout (the DBT slices along the file's first axis): read back
+    in place, the plan proposes what the truth expects and says what the reader did."""
+    s = sample_of("single-papilloma")
+    f = s.volume.frame
+    order = [2, 0, 1]                          # file axis t holds the sample's axis order[t]
+    image = sitk.GetImageFromArray(np.ascontiguousarray(s.volume.array.transpose(1, 2, 0)))
+    image.SetSpacing(tuple(f.spacing[o] for o in order))
+    image.SetOrigin(f.origin)
+    image.SetDirection(tuple(f.direction_matrix[:, order].ravel()))
+    sitk.WriteImage(image, str(tmp_path / "x-slices.nrrd"))
+    (tmp_path / "c.json").write_text(json.dumps(s.truth["clinical"]))
+    code, out, err = _run(["plan", str(tmp_path / "x-slices.nrrd"), "-o", str(tmp_path / "out"),
+                           "--clinical", str(tmp_path / "c.json"), "--no-report"], capsys)
+    assert code == 0, err
+    plan = json.loads((tmp_path / "out" / "plan.json").read_text())
+    assert plan["input"]["spacing_mm"] == [round(v, 6) for v in f.spacing]
+    assert any(w.startswith("reading the volume: the slices") and "x axis" in w for w in plan["warnings"])
+    assert plan["procedure"]["kind"] == s.truth["expected_procedure"]

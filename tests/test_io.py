@@ -82,6 +82,47 @@ def test_sitk_formats_round_trip_exactly(tmp_path, name, frame_name):
     assert back.metadata["warnings"] == []
 
 
+def _slices_along(volume: Volume, axis: int) -> sitk.Image:
+    """The same voxels stored with the slice axis as the file's ITK ``axis`` (0 = x)."""
+    order = {0: [2, 0, 1], 1: [1, 2, 0]}[axis]      # file axis t holds canonical axis order[t]
+    f = volume.frame
+    array = np.ascontiguousarray(volume.array.transpose([2 - order[2], 2 - order[1], 2 - order[0]]))
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(tuple(f.spacing[o] for o in order))
+    image.SetOrigin(f.origin)
+    image.SetDirection(tuple(f.direction_matrix[:, order].ravel()))
+    return image
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("name", ["v.nrrd", "v.nii.gz"])
+def test_slices_stored_along_another_axis_are_put_back_third(tmp_path, axis, name):
+    """A converter that stores the DBT slices along x or y: the coarse axis is found and
+    the voxels reordered, each at its physical place; the frame stays right-handed."""
+    volume = _volume("flip")
+    path = tmp_path / name
+    image = _slices_along(volume, axis)
+    assert image.GetSpacing()[axis] == 1.0                      # the file really is laid out otherwise
+    sitk.WriteImage(image, str(path))
+    back = read_volume(path)
+    np.testing.assert_array_equal(back.array, volume.array)
+    _assert_same_frame(back.frame, volume.frame)
+    assert np.linalg.det(back.frame.direction_matrix) > 0
+    assert any("slices" in w and "xyz"[axis] + " axis" in w for w in back.metadata["warnings"])
+
+
+def test_isotropic_or_canonical_volumes_are_not_reordered(tmp_path):
+    from reconstruction.volume import slices_last
+
+    volume = _volume("flip")
+    same, note = slices_last(volume)
+    assert same is volume and note is None
+    iso = Volume(volume.array, ImageFrame(origin=ORIGIN, spacing=(0.5, 0.5, 0.5),
+                                          direction=volume.frame.direction, size=volume.frame.size))
+    same, note = slices_last(iso)
+    assert same is iso and note is None
+
+
 def test_nrrd_stores_laterality_and_view_as_header_keys(tmp_path):
     out = write_volume(_volume("flip", laterality="R", view="CC"), tmp_path / "v.nrrd", compress=False)
     header = out.read_bytes()[:2000].decode("latin-1")
