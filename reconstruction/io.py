@@ -684,6 +684,12 @@ def _read_enhanced(path: Path, ds, *, n_frames: int, rows: int, cols: int) -> Vo
         b = float(intercept[0]) if intercept is not None else 0.0
         array[i] = pixels[k].astype(np.float64) * s + b  # per frame: bounded float64 memory
 
+    if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "MONOCHROME1":
+        # Low values display white: contrast is dark in the stored values.  Every stage
+        # reads contrast as bright (as GDCM hands a MONOCHROME1 series over already).
+        np.subtract(float(array.max()) + float(array.min()), array, out=array)
+        warnings.append("PhotometricInterpretation MONOCHROME1 (low values display white): grey values "
+                        "inverted so contrast is bright")
     frame = ImageFrame(origin=tuple(pos[order[0]]), spacing=spacing, direction=direction,
                        size=(cols, rows, n_frames))
     lat, view = _laterality_view(ds, path, warnings)

@@ -150,6 +150,26 @@ def test_dicom_round_trip(tmp_path, fmt, frame_name):
     assert back.array[tuple(idx)] == pytest.approx(vol.array[2, 5, 7], abs=quantum)
 
 
+@pytest.mark.parametrize("fmt", ["dicom", "dicom-series"])
+def test_monochrome1_dicom_reads_with_contrast_bright(tmp_path, fmt):
+    """Stored inverted (MONOCHROME1: low values display white), read as bright contrast:
+    the grey values differ from the MONOCHROME2 file's by a constant only."""
+    vol = _volume("flip")
+    out = write_volume(vol, tmp_path / ("v.dcm" if fmt == "dicom" else "series"), fmt=fmt)
+    plain = read_volume(out).array
+    for f in ([out] if fmt == "dicom" else sorted(out.iterdir())):
+        ds = pydicom.dcmread(f)
+        top = (1 << int(ds.BitsStored)) - 1
+        ds.PixelData = (top - ds.pixel_array.astype(np.int64)).astype(ds.pixel_array.dtype).tobytes()
+        ds.PhotometricInterpretation = "MONOCHROME1"
+        ds.save_as(f)
+    back = read_volume(out)
+    diff = back.array.astype(np.float64) - plain
+    quantum = float(vol.array.max() - vol.array.min()) / 65535
+    assert np.ptp(diff) <= 2.0 * quantum + 1e-3
+    assert back.array[3, 15, 20] > np.median(back.array) + 200      # the bright "duct" stays bright
+
+
 def test_integer_volume_is_exact_in_dicom(tmp_path):
     vol = _volume("flip")
     vol.array = np.round(vol.array).astype(np.float32)
