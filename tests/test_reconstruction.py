@@ -146,3 +146,33 @@ def test_thin_tortuous_ducts_floor():
     score = score_tree(reconstruct(s.volume).tree, s.truth)
     assert score.recall >= 0.57, score.line()
     assert score.precision >= 0.75, score.line()
+
+
+def _half_mm_slices(volume: Volume) -> Volume:
+    """The volume resampled (linearly) to slices 0.5 mm apart, as some scanners reconstruct."""
+    import SimpleITK as sitk
+
+    f = volume.frame
+    image = sitk.GetImageFromArray(volume.array)
+    image.SetSpacing(f.spacing)
+    image.SetOrigin(f.origin)
+    image.SetDirection(f.direction)
+    size = (f.size[0], f.size[1], 2 * f.size[2] - 1)
+    spacing = (f.spacing[0], f.spacing[1], 0.5 * f.spacing[2])
+    out = sitk.Resample(image, size, sitk.Transform(), sitk.sitkLinear, f.origin, spacing, f.direction, 0.0,
+                        sitk.sitkFloat32)
+    return Volume(sitk.GetArrayFromImage(out), ImageFrame(origin=f.origin, spacing=spacing,
+                                                          direction=f.direction, size=size))
+
+
+def test_half_millimetre_slices_give_a_tree_as_good(sample_of):
+    """Slices 0.5 mm apart are averaged in pairs before segmenting (the depth blur spans
+    several mm).  Segmented as they came, the one-voxel depth ribbon breaks between
+    columns: here recall 0.70 and precision 0.66 against 0.81/0.81 on the 1 mm slices
+    (another volume lost every duct at the nipple); averaged, 0.78/0.82."""
+    s = sample_of("single-papilloma")
+    ref = score_tree(reconstruct(s.volume).tree, s.truth)
+    got = score_tree(reconstruct(_half_mm_slices(s.volume)).tree, s.truth)
+    assert got.n_found_systems == ref.n_found_systems, (got.line(), ref.line())
+    assert abs(got.recall - ref.recall) <= 0.08 and abs(got.precision - ref.precision) <= 0.08, \
+        (got.line(), ref.line())
