@@ -84,11 +84,15 @@ def test_a_gap_wider_than_the_lump_round_it_is_no_void():
     assert lumps[0].holes == [] and lumps[0].kind == "wide"
 
 
-def test_a_thin_rimmed_void_needs_its_rim_at_one_depth():
+def test_a_void_needs_its_rim_at_one_depth():
     from reconstruction.lesions_lumps import _in_one_lumen, _Void
     opt, dz, c = LumpOptions(), 1.0, np.zeros(3)
-    # 3 mm void, its centre 2.5 mm inside the outline: a 1 mm rim, whatever the depths.
-    assert _in_one_lumen(_Void(c, 3.0, 2.5, 20.0), dz, opt)
+    # 3 mm void, its centre 2.5 mm inside the outline (a 1 mm rim): one lumen when the rim
+    # peaks within the lumen's depth ...
+    assert _in_one_lumen(_Void(c, 3.0, 2.5, 5.0), dz, opt)
+    # ... not when it peaks over 12 mm of depth: ducts crossing at different depths whose
+    # blur fills a lump round the gap between them (a normal volume with a 25-degree arc).
+    assert not _in_one_lumen(_Void(c, 2.2, 1.8, 12.0), dz, opt)
     # 0.2 mm rim (a papilloma filling most of its lumen): one lumen when the rim peaks
     # within the lumen's depth (2 x 1.7 mm) and a slice either side ...
     assert _in_one_lumen(_Void(c, 3.0, 1.7, 5.0), dz, opt)
