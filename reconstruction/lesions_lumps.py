@@ -80,6 +80,10 @@ class LumpOptions:
     max_tree_distance_mm : float
         A lump farther than this (in-plane, beyond its own half-length) from every duct
         of the tree is not on the opacified tree and is not reported.
+    max_cup_tip_mm : float
+        A cup ends its duct's contrast column: some tip of the tree lies within this
+        distance of the defect's edge.  Ducts meeting at a branch point form a bright V
+        with a dark gap in its mouth, a cup to the image test, and both go on.
     max_cup_mm : float
         Widest obstructing defect searched for.  Its smallest is ``min_width_mm`` and it
         is no wider than its lump: the column it dams is a lump, distended round it.
@@ -109,6 +113,7 @@ class LumpOptions:
     focus_level: float = 0.85
     blur_slope: float = 0.6
     max_tree_distance_mm: float = 3.0
+    max_cup_tip_mm: float = 3.0
     max_cup_mm: float = 8.0
     cup_arc_deg: float = 120.0
     cup_interior_fraction: float = 0.3
@@ -491,6 +496,8 @@ def lump_findings(lumps: list[Lump], tree: DuctTree, frame: ImageFrame, *,
             bid, i, dist = _nearest_on_tree(tree, center, axis)
             if dist > 0.5 * lump.length_mm + opt.max_tree_distance_mm:
                 continue
+            if cupped and _nearest_tip_mm(tree, center) > 0.5 * diameter + opt.max_cup_tip_mm:
+                continue      # no duct ends at it: ducts meeting round a gap, not a dammed column
             b = tree.branches[bid]
             if lump.kind == "cyst" and not _is_pool(lump, _typical_duct_width(tree, b.system), tree, opt):
                 continue
@@ -516,6 +523,14 @@ def lump_findings(lumps: list[Lump], tree: DuctTree, frame: ImageFrame, *,
             out.append(Finding(lump.kind, center, float(diameter), confidence=conf, system=b.system,
                                branch=bid, generation=b.generation, details=details))
     return out
+
+
+def _nearest_tip_mm(tree: DuctTree, point_mm: np.ndarray) -> float:
+    """Distance (3D) from a point to the nearest end of a tip branch."""
+    tips = [b.points_mm[-1] for b in tree.branches if tree.is_tip(b.id) and len(b.points_mm)]
+    if not tips:
+        return float("inf")
+    return float(np.min(np.linalg.norm(np.asarray(tips) - np.asarray(point_mm, float), axis=1)))
 
 
 def _typical_duct_width(tree: DuctTree, system: int) -> float:

@@ -161,6 +161,27 @@ def test_a_cup_reads_as_an_obstructing_filling_defect_on_the_tree():
     assert np.linalg.norm(finding.center_mm[:2] - [30.0, 20.0]) <= 0.6
 
 
+def test_a_cup_no_duct_ends_at_is_no_obstruction():
+    """The same image, but the tree's duct runs past the cup and on for 15 mm (as two ducts
+    meeting at a branch point, a bright V round a dark gap, look to the image test): no
+    duct ends at the defect, so nothing is dammed there."""
+    from reconstruction.lesions_lumps import lump_findings
+    from reconstruction.tree import Branch, DuctTree
+    frame = _frame()
+    lumps = find_lumps(_dammed_column(flows_on=False), frame)
+    assert lumps[0].cups
+    xs = np.arange(2.0, 28.0, 0.5)
+    ys = np.where(xs < 26.0, 20.0, 20.0 + (xs - 26.0))
+    stem = Branch(id=0, parent=None, system=0, generation=1, points_mm=np.stack([xs, ys, np.full_like(xs, 10.0)], 1),
+                  radius_mm=np.full(xs.size, 0.6))
+    x2 = np.arange(27.5, 45.0, 0.5)
+    on = Branch(id=1, parent=0, system=0, generation=2, points_mm=np.stack([x2, 21.5 + 0.5 * (x2 - 27.5),
+                                                                           np.full_like(x2, 10.0)], 1),
+                radius_mm=np.full(x2.size, 0.5))
+    tree = DuctTree(branches=[stem, on], nipple_mm=np.array([2.0, 20.0, 10.0]))
+    assert lump_findings(lumps, tree, frame) == []
+
+
 def test_the_crescent_is_the_longest_run_round_the_circle():
     from reconstruction.lesions_cups import longest_circular_run
     assert longest_circular_run(np.array([True, False, False, True, True])) == 3    # wraps round
