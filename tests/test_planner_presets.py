@@ -34,9 +34,10 @@ PRESETS = [n for n in preset_names() if n != "full-field"]
 #: why (measured with ``benchmarks/bench_plans.py -v`` on seed 0, and on the tree itself).
 WRONG_PROCEDURE: dict[str, str] = {
     "cutoff":
-        "reconstruction: a tip ends 1.8 mm from the cut-off, but the tree's radius over its last 8 mm "
-        "(0.21 mm; the true duct's is 0.49) is below the median of the tree's tips (0.26 mm), so it "
-        "is not read as a cut-off and nothing is found: 'none' (seed 1's cut-off is found)",
+        "reconstruction: the cut-off duct is a 2 mm stub (radius 0.5 mm off a 0.7 mm duct); DBT smears "
+        "it along z into a column, its depth is decided 1.5 mm off and it is pruned as a tip running "
+        "along the slice axis (so on the 25 and 50 degree arcs too). No tip ends at the cut-off "
+        "(nearest 3.1 mm: a 3 mm branch of another duct), nothing is found: 'none' (seed 1's is found)",
 }
 
 
