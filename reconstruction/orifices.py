@@ -243,22 +243,20 @@ def extend_to_nipple(tree: DuctTree, report: TopologyReport, nipple_mm: np.ndarr
             if len(near) and near[0] >= 1:
                 traced = trace.points_mm[: near[0] + 1]
                 band_r = _stem_radius(trace.radius_mm[: near[0] + 1], fallback=float(root.radius_mm[0]))
-        stem_r: float | np.ndarray = float(root.radius_mm[0])
         if traced is not None:
             orifice = traced[-1].copy()
             path, r = resample_polyline(traced[::-1], step_mm=step_mm, values=band_r[::-1])
-            stem = path[:-1]            # the root's first point closes it
-            stem_r = r[:-1]
-            n_new = len(stem)
+            stem, stem_r = path[:-1], r[:-1]        # the root's first point closes it
             length = float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum())
         else:
             orifice = nipple + offset / d * ring_mm
             length = float(np.linalg.norm(start - orifice))
-            n_new = max(1, int(np.ceil(length / step_mm)))
-            t = np.linspace(0.0, 1.0, n_new + 1)[:-1, None]
+            t = np.linspace(0.0, 1.0, max(1, int(np.ceil(length / step_mm))) + 1)[:-1, None]
             stem = orifice + t * (start - orifice)
+            stem_r = np.full(len(stem), root.radius_mm[0])
+        n_new = len(stem)
         root.points_mm = np.concatenate([stem, root.points_mm])
-        root.radius_mm = np.concatenate([np.broadcast_to(stem_r, (n_new,)), root.radius_mm])
+        root.radius_mm = np.concatenate([stem_r, root.radius_mm])
         if root.z_uncertainty_mm is not None:
             root.z_uncertainty_mm = np.concatenate([np.full(n_new, 2.0 * root.z_uncertainty_mm[0]),
                                                     root.z_uncertainty_mm])

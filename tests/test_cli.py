@@ -12,6 +12,8 @@ import SimpleITK as sitk
 from ductplan.cli import main
 from sample_volumes import write_sample
 
+from layouts import image_with_slices_along
+
 
 def _run(args, capsys):
     if args[0] != "--quiet":
@@ -142,12 +144,7 @@ def test_plan_reads_slices_stored_along_x_and_says_so(sample_of, tmp_path, capsy
     in place, the plan proposes what the truth expects and says what the reader did."""
     s = sample_of("single-papilloma")
     f = s.volume.frame
-    order = [2, 0, 1]                          # file axis t holds the sample's axis order[t]
-    image = sitk.GetImageFromArray(np.ascontiguousarray(s.volume.array.transpose(1, 2, 0)))
-    image.SetSpacing(tuple(f.spacing[o] for o in order))
-    image.SetOrigin(f.origin)
-    image.SetDirection(tuple(f.direction_matrix[:, order].ravel()))
-    sitk.WriteImage(image, str(tmp_path / "x-slices.nrrd"))
+    sitk.WriteImage(image_with_slices_along(s.volume, 0), str(tmp_path / "x-slices.nrrd"))
     (tmp_path / "c.json").write_text(json.dumps(s.truth["clinical"]))
     code, out, err = _run(["plan", str(tmp_path / "x-slices.nrrd"), "-o", str(tmp_path / "out"),
                            "--clinical", str(tmp_path / "c.json"), "--no-report"], capsys)

@@ -18,6 +18,8 @@ from reconstruction.seg_io import read_segmentation, write_segmentation
 from reconstruction.volume import Volume
 from sample_volumes.writers import BTO_SOP_CLASS_UID, CT_SOP_CLASS_UID, write_volume
 
+from layouts import image_with_slices_along
+
 SHAPE_ZYX = (8, 30, 40)
 ORIGIN = (-61.3, 20.7, 5.5)
 
@@ -82,18 +84,6 @@ def test_sitk_formats_round_trip_exactly(tmp_path, name, frame_name):
     assert back.metadata["warnings"] == []
 
 
-def _slices_along(volume: Volume, axis: int) -> sitk.Image:
-    """The same voxels stored with the slice axis as the file's ITK ``axis`` (0 = x)."""
-    order = {0: [2, 0, 1], 1: [1, 2, 0]}[axis]      # file axis t holds canonical axis order[t]
-    f = volume.frame
-    array = np.ascontiguousarray(volume.array.transpose([2 - order[2], 2 - order[1], 2 - order[0]]))
-    image = sitk.GetImageFromArray(array)
-    image.SetSpacing(tuple(f.spacing[o] for o in order))
-    image.SetOrigin(f.origin)
-    image.SetDirection(tuple(f.direction_matrix[:, order].ravel()))
-    return image
-
-
 @pytest.mark.parametrize("axis", [0, 1])
 @pytest.mark.parametrize("name", ["v.nrrd", "v.nii.gz"])
 def test_slices_stored_along_another_axis_are_put_back_third(tmp_path, axis, name):
@@ -101,7 +91,7 @@ def test_slices_stored_along_another_axis_are_put_back_third(tmp_path, axis, nam
     the voxels reordered, each at its physical place; the frame stays right-handed."""
     volume = _volume("flip")
     path = tmp_path / name
-    image = _slices_along(volume, axis)
+    image = image_with_slices_along(volume, axis)
     assert image.GetSpacing()[axis] == 1.0                      # the file really is laid out otherwise
     sitk.WriteImage(image, str(path))
     back = read_volume(path)
